@@ -40,5 +40,7 @@ function(tf_device_library room)
   add_library(tn_${room} STATIC ${A_SOURCES})
   target_include_directories(tn_${room} PUBLIC ${PROJECT_SOURCE_DIR}/device)
   target_link_libraries(tn_${room} PUBLIC ${A_DEPS})
+  # Bit-exact results across targets: no fused multiply-add contraction.
+  target_compile_options(tn_${room} PRIVATE -ffp-contract=off)
   tf_warnings(tn_${room})
 endfunction()

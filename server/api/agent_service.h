@@ -1,0 +1,60 @@
+// AgentService (agent API) on gRPC's callback API, so that ten thousand
+// concurrent sessions cost no threads: Enroll, and the bidirectional
+// Session. Artifact and update transfer answer UNIMPLEMENTED until the OTA
+// and adaptation rooms exist.
+//
+// Work that may block (store writes, certificate signing) runs on the
+// injected worker pool, never on a gRPC reactor thread. Messages of one
+// session are handled in order, one at a time.
+#ifndef TINYFLEET_SERVER_API_AGENT_SERVICE_H_
+#define TINYFLEET_SERVER_API_AGENT_SERVICE_H_
+
+#include <boost/asio/thread_pool.hpp>
+#include <string>
+
+#include "server/fleet/registry.h"
+#include "tinyfleet/v1/agent.grpc.pb.h"
+
+namespace tinyfleet::api {
+
+struct AgentServiceOptions {
+  // Gateway started with --insecure-dev: no TLS, so the device id is taken
+  // from the `x-tinyfleet-device-id` metadata instead of a certificate.
+  // Development only.
+  bool insecure_identity = false;
+};
+
+// The device identity of a session's peer, from its verified client
+// certificate: subject CN and SHA-256 of the DER certificate.
+struct PeerIdentity {
+  std::string device_id;
+  std::string cert_sha256;
+};
+Result<PeerIdentity> IdentifyPeer(const grpc::CallbackServerContext& ctx,
+                                  bool insecure_identity);
+
+class AgentService final : public v1::AgentService::CallbackService {
+ public:
+  // `registry` and `pool` must outlive the service and every session.
+  AgentService(fleet::Registry* registry, boost::asio::thread_pool* pool,
+               AgentServiceOptions options);
+
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* ctx,
+                                   const v1::EnrollRequest* request,
+                                   v1::EnrollResponse* response) override;
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::GatewayMessage>* Session(
+      grpc::CallbackServerContext* ctx) override;
+
+  fleet::Registry* registry() { return registry_; }
+  boost::asio::thread_pool* pool() { return pool_; }
+  const AgentServiceOptions& options() const { return options_; }
+
+ private:
+  fleet::Registry* registry_;
+  boost::asio::thread_pool* pool_;
+  AgentServiceOptions options_;
+};
+
+}  // namespace tinyfleet::api
+
+#endif  // TINYFLEET_SERVER_API_AGENT_SERVICE_H_

@@ -1,0 +1,224 @@
+#include "server/api/fleet_service.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "server/api/status_map.h"
+
+namespace tinyfleet::api {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+void SetTime(int64_t unix_ms, google::protobuf::Timestamp* ts) {
+  *ts = TimeUtil::MillisecondsToTimestamp(unix_ms);
+}
+
+v1::Role ToProtoRole(store::Role r) { return static_cast<v1::Role>(r); }
+
+void ToProto(const store::EnrollmentTokenRecord& t, v1::EnrollmentToken* out) {
+  out->set_token_id(t.token_id);
+  SetTime(t.created_at_ms, out->mutable_created_at());
+  SetTime(t.expires_at_ms, out->mutable_expires_at());
+  if (t.used_at_ms) SetTime(t.used_at_ms, out->mutable_used_at());
+  out->set_used_by_device_id(t.used_by_device_id);
+  out->set_revoked(t.revoked);
+  for (const auto& [k, v] : t.labels) (*out->mutable_labels())[k] = v;
+  out->set_description(t.description);
+  out->set_created_by(t.created_by);
+}
+
+void ToProto(const store::OperatorTokenRecord& t, v1::OperatorToken* out) {
+  out->set_token_id(t.token_id);
+  out->set_name(t.name);
+  out->set_role(ToProtoRole(t.role));
+  SetTime(t.created_at_ms, out->mutable_created_at());
+  out->set_revoked(t.revoked);
+  if (t.last_used_at_ms) SetTime(t.last_used_at_ms, out->mutable_last_used_at());
+}
+
+std::string Authorization(grpc::ServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+void ToProto(const fleet::DeviceView& view, v1::Device* out) {
+  const auto& r = view.record;
+  out->set_device_id(r.device_id);
+  out->set_lifecycle(r.lifecycle == store::Lifecycle::kActive
+                         ? v1::DEVICE_LIFECYCLE_ACTIVE
+                         : v1::DEVICE_LIFECYCLE_DECOMMISSIONED);
+  out->set_connectivity(view.connectivity == fleet::Connectivity::kOnline
+                            ? v1::CONNECTIVITY_ONLINE
+                            : v1::CONNECTIVITY_OFFLINE);
+  for (const auto& [k, v] : r.labels) (*out->mutable_labels())[k] = v;
+  *out->mutable_node() = r.node;
+  SetTime(r.enrolled_at_ms, out->mutable_enrolled_at());
+  if (r.last_seen_at_ms) SetTime(r.last_seen_at_ms, out->mutable_last_seen_at());
+  out->set_certificate_sha256(r.cert_sha256);
+  out->set_certificate_serial(r.cert_serial);
+  out->set_decommission_reason(r.decommission_reason);
+  out->set_agent_version(r.agent_version);
+}
+
+FleetService::FleetService(fleet::Registry* registry, Authenticator* auth)
+    : registry_(registry), auth_(auth) {}
+
+Status FleetService::Authorize(grpc::ServerContext* ctx, store::Role least,
+                               Principal* principal) {
+  return auth_->Authorize(Authorization(ctx), least, principal);
+}
+
+#define TF_AUTHORIZE(role)                                        \
+  Principal principal;                                            \
+  do {                                                            \
+    Status auth_status = Authorize(ctx, store::Role::role, &principal); \
+    if (!auth_status.ok()) return ToGrpc(auth_status);            \
+  } while (0)
+
+grpc::Status FleetService::CreateEnrollmentTokens(
+    grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
+    v1::CreateEnrollmentTokensResponse* resp) {
+  TF_AUTHORIZE(kOperator);
+  std::optional<std::chrono::seconds> ttl;
+  if (req->has_ttl()) {
+    ttl = std::chrono::seconds(TimeUtil::DurationToSeconds(req->ttl()));
+  }
+  store::Labels labels(req->labels().begin(), req->labels().end());
+  auto created = registry_->CreateEnrollmentTokens(
+      req->count(), ttl, labels, req->description(), principal.name);
+  if (!created.ok()) return ToGrpc(created.status());
+  for (size_t i = 0; i < created->tokens.size(); ++i) {
+    ToProto(created->tokens[i], resp->add_tokens());
+    resp->add_secrets(created->secrets[i]);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListEnrollmentTokens(
+    grpc::ServerContext* ctx, const v1::ListEnrollmentTokensRequest* req,
+    v1::ListEnrollmentTokensResponse* resp) {
+  TF_AUTHORIZE(kOperator);
+  std::string next;
+  auto tokens = registry_->ListEnrollmentTokens(
+      req->include_inactive(), req->page_token(), req->page_size(), &next);
+  if (!tokens.ok()) return ToGrpc(tokens.status());
+  for (const auto& t : *tokens) ToProto(t, resp->add_tokens());
+  resp->set_next_page_token(next);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::RevokeEnrollmentToken(
+    grpc::ServerContext* ctx, const v1::RevokeEnrollmentTokenRequest* req,
+    v1::EnrollmentToken* resp) {
+  TF_AUTHORIZE(kOperator);
+  auto t = registry_->RevokeEnrollmentToken(req->token_id());
+  if (!t.ok()) return ToGrpc(t.status());
+  ToProto(*t, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::CreateOperatorToken(
+    grpc::ServerContext* ctx, const v1::CreateOperatorTokenRequest* req,
+    v1::CreateOperatorTokenResponse* resp) {
+  TF_AUTHORIZE(kAdmin);
+  auto created = auth_->CreateToken(req->name(), static_cast<store::Role>(req->role()));
+  if (!created.ok()) return ToGrpc(created.status());
+  ToProto(created->first, resp->mutable_token());
+  resp->set_secret(created->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListOperatorTokens(
+    grpc::ServerContext* ctx, const v1::ListOperatorTokensRequest* req,
+    v1::ListOperatorTokensResponse* resp) {
+  TF_AUTHORIZE(kAdmin);
+  (void)req;
+  auto list = auth_->List();
+  if (!list.ok()) return ToGrpc(list.status());
+  for (const auto& t : *list) ToProto(t, resp->add_tokens());
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::RevokeOperatorToken(
+    grpc::ServerContext* ctx, const v1::RevokeOperatorTokenRequest* req,
+    v1::OperatorToken* resp) {
+  TF_AUTHORIZE(kAdmin);
+  auto t = auth_->Revoke(req->token_id());
+  if (!t.ok()) return ToGrpc(t.status());
+  ToProto(*t, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::WhoAmI(grpc::ServerContext* ctx,
+                                  const v1::WhoAmIRequest* req,
+                                  v1::OperatorToken* resp) {
+  TF_AUTHORIZE(kViewer);
+  (void)req;
+  resp->set_token_id(principal.token_id);
+  resp->set_name(principal.name);
+  resp->set_role(ToProtoRole(principal.role));
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListDevices(grpc::ServerContext* ctx,
+                                       const v1::ListDevicesRequest* req,
+                                       v1::ListDevicesResponse* resp) {
+  TF_AUTHORIZE(kViewer);
+  fleet::DeviceListRequest q;
+  q.label_selector = req->label_selector();
+  if (req->connectivity() == v1::CONNECTIVITY_ONLINE) {
+    q.connectivity = fleet::Connectivity::kOnline;
+  } else if (req->connectivity() == v1::CONNECTIVITY_OFFLINE) {
+    q.connectivity = fleet::Connectivity::kOffline;
+  }
+  q.lifecycle = req->lifecycle() == v1::DEVICE_LIFECYCLE_DECOMMISSIONED
+                    ? store::Lifecycle::kDecommissioned
+                    : store::Lifecycle::kActive;
+  q.page_size = req->page_size();
+  q.page_token = req->page_token();
+  auto list = registry_->ListDevices(q);
+  if (!list.ok()) return ToGrpc(list.status());
+  for (const auto& d : list->devices) ToProto(d, resp->add_devices());
+  resp->set_next_page_token(list->next_page_token);
+  resp->set_total_count(static_cast<uint32_t>(list->total));
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::GetDevice(grpc::ServerContext* ctx,
+                                     const v1::GetDeviceRequest* req,
+                                     v1::Device* resp) {
+  TF_AUTHORIZE(kViewer);
+  auto d = registry_->GetDevice(req->device_id());
+  if (!d.ok()) return ToGrpc(d.status());
+  ToProto(*d, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::SetDeviceLabels(grpc::ServerContext* ctx,
+                                           const v1::SetDeviceLabelsRequest* req,
+                                           v1::Device* resp) {
+  TF_AUTHORIZE(kOperator);
+  store::Labels set(req->labels().begin(), req->labels().end());
+  std::vector<std::string> remove(req->remove_keys().begin(),
+                                  req->remove_keys().end());
+  auto d = registry_->SetLabels(req->device_id(), set, remove, req->replace());
+  if (!d.ok()) return ToGrpc(d.status());
+  ToProto(*d, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::DecommissionDevice(
+    grpc::ServerContext* ctx, const v1::DecommissionDeviceRequest* req,
+    v1::Device* resp) {
+  TF_AUTHORIZE(kAdmin);
+  auto d = registry_->Decommission(req->device_id(), req->reason());
+  if (!d.ok()) return ToGrpc(d.status());
+  ToProto(*d, resp);
+  return grpc::Status::OK;
+}
+
+}  // namespace tinyfleet::api

@@ -1,0 +1,67 @@
+// FleetService (operator API): enrollment and operator tokens, devices.
+// The model, rollout, round, telemetry and event calls answer UNIMPLEMENTED
+// until their rooms exist. Every call is authorized by role first.
+//
+// Thread-safety: handlers run concurrently on gRPC's sync-server threads; the
+// service holds no mutable state of its own.
+#ifndef TINYFLEET_SERVER_API_FLEET_SERVICE_H_
+#define TINYFLEET_SERVER_API_FLEET_SERVICE_H_
+
+#include "server/api/auth.h"
+#include "server/fleet/registry.h"
+#include "tinyfleet/v1/fleet.grpc.pb.h"
+
+namespace tinyfleet::api {
+
+// Converts a registry view to the API message.
+void ToProto(const fleet::DeviceView& view, v1::Device* out);
+
+class FleetService final : public v1::FleetService::Service {
+ public:
+  // Both pointers must outlive the service.
+  FleetService(fleet::Registry* registry, Authenticator* auth);
+
+  grpc::Status CreateEnrollmentTokens(
+      grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
+      v1::CreateEnrollmentTokensResponse* resp) override;
+  grpc::Status ListEnrollmentTokens(grpc::ServerContext* ctx,
+                                    const v1::ListEnrollmentTokensRequest* req,
+                                    v1::ListEnrollmentTokensResponse* resp) override;
+  grpc::Status RevokeEnrollmentToken(grpc::ServerContext* ctx,
+                                     const v1::RevokeEnrollmentTokenRequest* req,
+                                     v1::EnrollmentToken* resp) override;
+  grpc::Status CreateOperatorToken(grpc::ServerContext* ctx,
+                                   const v1::CreateOperatorTokenRequest* req,
+                                   v1::CreateOperatorTokenResponse* resp) override;
+  grpc::Status ListOperatorTokens(grpc::ServerContext* ctx,
+                                  const v1::ListOperatorTokensRequest* req,
+                                  v1::ListOperatorTokensResponse* resp) override;
+  grpc::Status RevokeOperatorToken(grpc::ServerContext* ctx,
+                                   const v1::RevokeOperatorTokenRequest* req,
+                                   v1::OperatorToken* resp) override;
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest* req,
+                      v1::OperatorToken* resp) override;
+  grpc::Status ListDevices(grpc::ServerContext* ctx,
+                           const v1::ListDevicesRequest* req,
+                           v1::ListDevicesResponse* resp) override;
+  grpc::Status GetDevice(grpc::ServerContext* ctx,
+                         const v1::GetDeviceRequest* req,
+                         v1::Device* resp) override;
+  grpc::Status SetDeviceLabels(grpc::ServerContext* ctx,
+                               const v1::SetDeviceLabelsRequest* req,
+                               v1::Device* resp) override;
+  grpc::Status DecommissionDevice(grpc::ServerContext* ctx,
+                                  const v1::DecommissionDeviceRequest* req,
+                                  v1::Device* resp) override;
+
+ private:
+  Status Authorize(grpc::ServerContext* ctx, store::Role least,
+                   Principal* principal);
+
+  fleet::Registry* registry_;
+  Authenticator* auth_;
+};
+
+}  // namespace tinyfleet::api
+
+#endif  // TINYFLEET_SERVER_API_FLEET_SERVICE_H_

@@ -1,0 +1,97 @@
+#include "server/store/migrations.h"
+
+#include <string>
+
+namespace tinyfleet::store {
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "devices, enrollment and operator tokens", R"sql(
+CREATE TABLE devices (
+  device_id            TEXT PRIMARY KEY,
+  lifecycle            INTEGER NOT NULL,
+  node_info            BLOB NOT NULL DEFAULT x'',
+  agent_version        TEXT NOT NULL DEFAULT '',
+  cert_sha256          TEXT NOT NULL,
+  cert_serial          TEXT NOT NULL,
+  enrollment_token_id  TEXT NOT NULL DEFAULT '',
+  enrolled_at_ms       INTEGER NOT NULL,
+  last_seen_at_ms      INTEGER NOT NULL DEFAULT 0,
+  decommissioned_at_ms INTEGER NOT NULL DEFAULT 0,
+  decommission_reason  TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX devices_by_lifecycle ON devices(lifecycle, device_id);
+
+CREATE TABLE device_labels (
+  device_id TEXT NOT NULL REFERENCES devices(device_id) ON DELETE CASCADE,
+  key       TEXT NOT NULL,
+  value     TEXT NOT NULL,
+  PRIMARY KEY (device_id, key)
+) WITHOUT ROWID;
+CREATE INDEX device_labels_by_key ON device_labels(key, value, device_id);
+
+CREATE TABLE enrollment_tokens (
+  token_id          TEXT PRIMARY KEY,
+  secret_hash       TEXT NOT NULL UNIQUE,
+  created_at_ms     INTEGER NOT NULL,
+  expires_at_ms     INTEGER NOT NULL,
+  used_at_ms        INTEGER NOT NULL DEFAULT 0,
+  used_by_device_id TEXT NOT NULL DEFAULT '',
+  revoked           INTEGER NOT NULL DEFAULT 0,
+  labels_json       TEXT NOT NULL DEFAULT '{}',
+  description       TEXT NOT NULL DEFAULT '',
+  created_by        TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+
+CREATE TABLE operator_tokens (
+  token_id        TEXT PRIMARY KEY,
+  name            TEXT NOT NULL,
+  role            INTEGER NOT NULL,
+  secret_hash     TEXT NOT NULL UNIQUE,
+  created_at_ms   INTEGER NOT NULL,
+  revoked         INTEGER NOT NULL DEFAULT 0,
+  last_used_at_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> SchemaMigrations() { return kMigrations; }
+
+Result<int> Migrate(Db& db, std::span<const Migration> migrations,
+                    int64_t now_ms) {
+  TF_RETURN_IF_ERROR(db.Exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+      " applied_at_ms INTEGER NOT NULL)"));
+  TF_ASSIGN_OR_RETURN(
+      auto q, db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+  TF_ASSIGN_OR_RETURN(bool row, q.Step());
+  int current = row ? static_cast<int>(q.Int(0)) : 0;
+  q.Reset();
+  int latest = migrations.empty() ? 0 : migrations.back().version;
+  if (current > latest) {
+    return FailedPreconditionError(
+        "database schema version " + std::to_string(current) +
+        " is newer than this gateway supports (" + std::to_string(latest) +
+        "); upgrade the gateway");
+  }
+  for (const Migration& m : migrations) {
+    if (m.version <= current) continue;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    Status s = db.Exec(m.sql);
+    if (!s.ok()) {
+      return s.WithContext("migration " + std::to_string(m.version));
+    }
+    TF_ASSIGN_OR_RETURN(auto ins,
+                        db.Prepare("INSERT INTO schema_migrations VALUES(?,?,?)"));
+    ins.Bind(1, static_cast<int64_t>(m.version)).Bind(2, m.description).Bind(3, now_ms);
+    TF_RETURN_IF_ERROR(ins.Run());
+    TF_RETURN_IF_ERROR(tx.Commit());
+    current = m.version;
+  }
+  return current;
+}
+
+}  // namespace tinyfleet::store

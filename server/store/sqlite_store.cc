@@ -1,0 +1,581 @@
+#include "server/store/sqlite_store.h"
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "server/store/migrations.h"
+#include "server/store/sqlite_db.h"
+
+namespace tinyfleet::store {
+namespace {
+
+std::string LabelsToJson(const Labels& labels) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : labels) j[k] = v;
+  return j.dump();
+}
+
+Labels LabelsFromJson(const std::string& text) {
+  Labels out;
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.value().is_string()) out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+constexpr char kDeviceColumns[] =
+    "device_id, lifecycle, node_info, agent_version, cert_sha256, cert_serial,"
+    " enrollment_token_id, enrolled_at_ms, last_seen_at_ms,"
+    " decommissioned_at_ms, decommission_reason";
+
+class SqliteStore;
+
+// Shared state of the repositories: the connection and its lock.
+struct Shared {
+  std::mutex mu;
+  std::unique_ptr<Db> db;
+};
+
+Result<Labels> LoadLabels(Db& db, const std::string& device_id) {
+  TF_ASSIGN_OR_RETURN(
+      auto q, db.Prepare("SELECT key, value FROM device_labels WHERE device_id=?"
+                         " ORDER BY key"));
+  q.Bind(1, device_id);
+  Labels labels;
+  for (;;) {
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    labels[q.Text(0)] = q.Text(1);
+  }
+  return labels;
+}
+
+Status ReadDevice(Db& db, Statement& q, DeviceRecord* d) {
+  d->device_id = q.Text(0);
+  d->lifecycle = static_cast<Lifecycle>(q.Int(1));
+  std::string node = q.Blob(2);
+  if (!node.empty() && !d->node.ParseFromString(node)) {
+    return DataLossError("stored node info of " + d->device_id +
+                         " does not parse");
+  }
+  d->agent_version = q.Text(3);
+  d->cert_sha256 = q.Text(4);
+  d->cert_serial = q.Text(5);
+  d->enrollment_token_id = q.Text(6);
+  d->enrolled_at_ms = q.Int(7);
+  d->last_seen_at_ms = q.Int(8);
+  d->decommissioned_at_ms = q.Int(9);
+  d->decommission_reason = q.Text(10);
+  return Status::Ok();
+}
+
+Result<DeviceRecord> GetDeviceLocked(Db& db, const std::string& device_id) {
+  TF_ASSIGN_OR_RETURN(auto q, db.Prepare(std::string("SELECT ") + kDeviceColumns +
+                                         " FROM devices WHERE device_id=?"));
+  q.Bind(1, device_id);
+  TF_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return NotFoundError("no device " + device_id);
+  DeviceRecord d;
+  TF_RETURN_IF_ERROR(ReadDevice(db, q, &d));
+  q.Reset();
+  TF_ASSIGN_OR_RETURN(d.labels, LoadLabels(db, device_id));
+  return d;
+}
+
+Status WriteLabels(Db& db, const std::string& device_id, const Labels& labels) {
+  TF_ASSIGN_OR_RETURN(auto del,
+                      db.Prepare("DELETE FROM device_labels WHERE device_id=?"));
+  del.Bind(1, device_id);
+  TF_RETURN_IF_ERROR(del.Run());
+  for (const auto& [k, v] : labels) {
+    TF_ASSIGN_OR_RETURN(auto ins,
+                        db.Prepare("INSERT INTO device_labels VALUES(?,?,?)"));
+    ins.Bind(1, device_id).Bind(2, k).Bind(3, v);
+    TF_RETURN_IF_ERROR(ins.Run());
+  }
+  return Status::Ok();
+}
+
+class SqliteDevices final : public DeviceRepository {
+ public:
+  explicit SqliteDevices(Shared* s) : s_(s) {}
+
+  Result<DeviceRecord> Get(const std::string& device_id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return GetDeviceLocked(*s_->db, device_id);
+  }
+
+  Result<DevicePage> List(const DeviceQuery& query) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    // The filter is built from fixed fragments; values are bound.
+    std::string where = "d.lifecycle=?";
+    for (const auto& r : query.selector) {
+      switch (r.op) {
+        case LabelRequirement::Op::kEquals:
+          where += " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
+                   " l.device_id=d.device_id AND l.key=? AND l.value=?)";
+          break;
+        case LabelRequirement::Op::kNotEquals:
+          where += " AND NOT EXISTS (SELECT 1 FROM device_labels l WHERE"
+                   " l.device_id=d.device_id AND l.key=? AND l.value=?)";
+          break;
+        case LabelRequirement::Op::kExists:
+          where += " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
+                   " l.device_id=d.device_id AND l.key=?)";
+          break;
+      }
+    }
+    if (query.ids) {
+      if (query.ids->empty() && !query.exclude_ids) return DevicePage{};
+      where += query.exclude_ids ? " AND d.device_id NOT IN" : " AND d.device_id IN";
+      where += " (SELECT value FROM json_each(?))";
+    }
+    auto bind_filter = [&](Statement& st) {
+      int i = 1;
+      st.Bind(i++, static_cast<int64_t>(query.lifecycle));
+      for (const auto& r : query.selector) {
+        st.Bind(i++, r.key);
+        if (r.op != LabelRequirement::Op::kExists) st.Bind(i++, r.value);
+      }
+      if (query.ids) st.Bind(i++, nlohmann::json(*query.ids).dump());
+      return i;
+    };
+
+    DevicePage page;
+    TF_ASSIGN_OR_RETURN(auto count,
+                        db.Prepare("SELECT COUNT(*) FROM devices d WHERE " + where));
+    bind_filter(count);
+    TF_ASSIGN_OR_RETURN(bool crow, count.Step());
+    page.total = crow ? static_cast<uint64_t>(count.Int(0)) : 0;
+    count.Reset();
+
+    std::string cols = kDeviceColumns;
+    std::string sql = "SELECT ";
+    // Prefix every column with d.
+    size_t start = 0;
+    bool first = true;
+    while (start < cols.size()) {
+      size_t comma = cols.find(',', start);
+      std::string c = cols.substr(start, comma == std::string::npos
+                                             ? std::string::npos
+                                             : comma - start);
+      size_t b = c.find_first_not_of(' ');
+      c = c.substr(b);
+      sql += (first ? "d." : ", d.") + c;
+      first = false;
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    sql += " FROM devices d WHERE " + where +
+           " AND d.device_id > ? ORDER BY d.device_id LIMIT ?";
+    TF_ASSIGN_OR_RETURN(auto q, db.Prepare(sql));
+    int i = bind_filter(q);
+    q.Bind(i++, query.after_id);
+    q.Bind(i++, static_cast<int64_t>(query.limit) + 1);
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      DeviceRecord d;
+      TF_RETURN_IF_ERROR(ReadDevice(db, q, &d));
+      page.devices.push_back(std::move(d));
+    }
+    q.Reset();
+    if (page.devices.size() > query.limit) {
+      page.devices.pop_back();
+      page.more = true;
+    }
+    for (auto& d : page.devices) {
+      TF_ASSIGN_OR_RETURN(d.labels, LoadLabels(db, d.device_id));
+    }
+    return page;
+  }
+
+  Result<DeviceRecord> UpdateLabels(const std::string& device_id,
+                                    const Labels& set,
+                                    const std::vector<std::string>& remove,
+                                    bool replace) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    TF_ASSIGN_OR_RETURN(DeviceRecord d, GetDeviceLocked(db, device_id));
+    if (replace) {
+      d.labels = set;
+    } else {
+      for (const auto& [k, v] : set) d.labels[k] = v;
+      for (const auto& k : remove) d.labels.erase(k);
+    }
+    TF_RETURN_IF_ERROR(WriteLabels(db, device_id, d.labels));
+    TF_RETURN_IF_ERROR(tx.Commit());
+    return d;
+  }
+
+  Status UpdateNode(const std::string& device_id, const v1::NodeInfo& node,
+                    const std::string& agent_version,
+                    int64_t seen_at_ms) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("UPDATE devices SET node_info=?, agent_version=?,"
+                                " last_seen_at_ms=MAX(last_seen_at_ms, ?)"
+                                " WHERE device_id=?"));
+    q.BindBlob(1, node.SerializeAsString())
+        .Bind(2, agent_version)
+        .Bind(3, seen_at_ms)
+        .Bind(4, device_id);
+    TF_RETURN_IF_ERROR(q.Run());
+    if (s_->db->Changes() == 0) return NotFoundError("no device " + device_id);
+    return Status::Ok();
+  }
+
+  Status UpdateLastSeen(const std::map<std::string, int64_t>& seen) override {
+    if (seen.empty()) return Status::Ok();
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    for (const auto& [id, at] : seen) {
+      TF_ASSIGN_OR_RETURN(auto q, db.Prepare(
+                                      "UPDATE devices SET last_seen_at_ms=?"
+                                      " WHERE device_id=? AND last_seen_at_ms<?"));
+      q.Bind(1, at).Bind(2, id).Bind(3, at);
+      TF_RETURN_IF_ERROR(q.Run());
+    }
+    return tx.Commit();
+  }
+
+  Result<DeviceRecord> Decommission(const std::string& device_id,
+                                    const std::string& reason,
+                                    int64_t at_ms) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    TF_ASSIGN_OR_RETURN(DeviceRecord d, GetDeviceLocked(db, device_id));
+    if (d.lifecycle == Lifecycle::kDecommissioned) return d;
+    TF_ASSIGN_OR_RETURN(
+        auto q, db.Prepare("UPDATE devices SET lifecycle=?, decommissioned_at_ms=?,"
+                           " decommission_reason=? WHERE device_id=?"));
+    q.Bind(1, static_cast<int64_t>(Lifecycle::kDecommissioned))
+        .Bind(2, at_ms)
+        .Bind(3, reason)
+        .Bind(4, device_id);
+    TF_RETURN_IF_ERROR(q.Run());
+    TF_RETURN_IF_ERROR(tx.Commit());
+    d.lifecycle = Lifecycle::kDecommissioned;
+    d.decommissioned_at_ms = at_ms;
+    d.decommission_reason = reason;
+    return d;
+  }
+
+  Result<uint64_t> Count(Lifecycle lifecycle) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("SELECT COUNT(*) FROM devices WHERE lifecycle=?"));
+    q.Bind(1, static_cast<int64_t>(lifecycle));
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    uint64_t n = row ? static_cast<uint64_t>(q.Int(0)) : 0;
+    q.Reset();
+    return n;
+  }
+
+ private:
+  Shared* s_;
+};
+
+constexpr char kTokenColumns[] =
+    "token_id, secret_hash, created_at_ms, expires_at_ms, used_at_ms,"
+    " used_by_device_id, revoked, labels_json, description, created_by";
+
+EnrollmentTokenRecord ReadToken(const Statement& q) {
+  EnrollmentTokenRecord t;
+  t.token_id = q.Text(0);
+  t.secret_hash = q.Text(1);
+  t.created_at_ms = q.Int(2);
+  t.expires_at_ms = q.Int(3);
+  t.used_at_ms = q.Int(4);
+  t.used_by_device_id = q.Text(5);
+  t.revoked = q.Int(6) != 0;
+  t.labels = LabelsFromJson(q.Text(7));
+  t.description = q.Text(8);
+  t.created_by = q.Text(9);
+  return t;
+}
+
+Result<EnrollmentTokenRecord> FindTokenLocked(Db& db, const char* column,
+                                              const std::string& value) {
+  TF_ASSIGN_OR_RETURN(auto q, db.Prepare(std::string("SELECT ") + kTokenColumns +
+                                         " FROM enrollment_tokens WHERE " +
+                                         column + "=?"));
+  q.Bind(1, value);
+  TF_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return NotFoundError("no such enrollment token");
+  EnrollmentTokenRecord t = ReadToken(q);
+  q.Reset();
+  return t;
+}
+
+class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
+ public:
+  explicit SqliteEnrollmentTokens(Shared* s) : s_(s) {}
+
+  Status Create(const std::vector<EnrollmentTokenRecord>& tokens) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    for (const auto& t : tokens) {
+      TF_ASSIGN_OR_RETURN(
+          auto q, db.Prepare("INSERT INTO enrollment_tokens (token_id, secret_hash,"
+                             " created_at_ms, expires_at_ms, labels_json,"
+                             " description, created_by) VALUES (?,?,?,?,?,?,?)"));
+      q.Bind(1, t.token_id)
+          .Bind(2, t.secret_hash)
+          .Bind(3, t.created_at_ms)
+          .Bind(4, t.expires_at_ms)
+          .Bind(5, LabelsToJson(t.labels))
+          .Bind(6, t.description)
+          .Bind(7, t.created_by);
+      TF_RETURN_IF_ERROR(q.Run());
+    }
+    return tx.Commit();
+  }
+
+  Result<EnrollmentTokenRecord> FindBySecretHash(
+      const std::string& secret_hash) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return FindTokenLocked(*s_->db, "secret_hash", secret_hash);
+  }
+
+  Result<std::vector<EnrollmentTokenRecord>> List(bool include_inactive,
+                                                  int64_t now_ms,
+                                                  const std::string& after_id,
+                                                  uint32_t limit) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    std::string sql = std::string("SELECT ") + kTokenColumns +
+                      " FROM enrollment_tokens WHERE token_id > ?";
+    if (!include_inactive) {
+      sql += " AND used_at_ms=0 AND revoked=0 AND expires_at_ms>?";
+    }
+    sql += " ORDER BY token_id LIMIT ?";
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    int i = 1;
+    q.Bind(i++, after_id);
+    if (!include_inactive) q.Bind(i++, now_ms);
+    q.Bind(i++, static_cast<int64_t>(limit));
+    std::vector<EnrollmentTokenRecord> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ReadToken(q));
+    }
+    return out;
+  }
+
+  Result<EnrollmentTokenRecord> Revoke(const std::string& token_id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(
+        auto q, db.Prepare("UPDATE enrollment_tokens SET revoked=1 WHERE token_id=?"));
+    q.Bind(1, token_id);
+    TF_RETURN_IF_ERROR(q.Run());
+    return FindTokenLocked(db, "token_id", token_id);
+  }
+
+  Result<DeviceRecord> ConsumeAndEnroll(const std::string& secret_hash,
+                                        int64_t now_ms,
+                                        DeviceRecord device) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    auto token = FindTokenLocked(db, "secret_hash", secret_hash);
+    if (!token.ok() || token->used_at_ms != 0 || token->revoked ||
+        token->expires_at_ms <= now_ms) {
+      return UnauthenticatedError(
+          "enrollment token is unknown, used, revoked or expired");
+    }
+    TF_ASSIGN_OR_RETURN(
+        auto use, db.Prepare("UPDATE enrollment_tokens SET used_at_ms=?,"
+                             " used_by_device_id=? WHERE token_id=? AND used_at_ms=0"));
+    use.Bind(1, now_ms).Bind(2, device.device_id).Bind(3, token->token_id);
+    TF_RETURN_IF_ERROR(use.Run());
+    if (db.Changes() != 1) {
+      return UnauthenticatedError("enrollment token already used");
+    }
+    Labels labels = token->labels;
+    for (const auto& [k, v] : device.labels) labels[k] = v;
+    device.labels = labels;
+    device.enrollment_token_id = token->token_id;
+    device.enrolled_at_ms = now_ms;
+    device.lifecycle = Lifecycle::kActive;
+    TF_ASSIGN_OR_RETURN(
+        auto ins,
+        db.Prepare(std::string("INSERT INTO devices (") + kDeviceColumns +
+                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    ins.Bind(1, device.device_id)
+        .Bind(2, static_cast<int64_t>(device.lifecycle))
+        .BindBlob(3, device.node.SerializeAsString())
+        .Bind(4, device.agent_version)
+        .Bind(5, device.cert_sha256)
+        .Bind(6, device.cert_serial)
+        .Bind(7, device.enrollment_token_id)
+        .Bind(8, device.enrolled_at_ms)
+        .Bind(9, device.last_seen_at_ms)
+        .Bind(10, int64_t{0})
+        .Bind(11, "");
+    TF_RETURN_IF_ERROR(ins.Run());
+    TF_RETURN_IF_ERROR(WriteLabels(db, device.device_id, device.labels));
+    TF_RETURN_IF_ERROR(tx.Commit());
+    return device;
+  }
+
+ private:
+  Shared* s_;
+};
+
+constexpr char kOperatorColumns[] =
+    "token_id, name, role, secret_hash, created_at_ms, revoked, last_used_at_ms";
+
+OperatorTokenRecord ReadOperator(const Statement& q) {
+  OperatorTokenRecord t;
+  t.token_id = q.Text(0);
+  t.name = q.Text(1);
+  t.role = static_cast<Role>(q.Int(2));
+  t.secret_hash = q.Text(3);
+  t.created_at_ms = q.Int(4);
+  t.revoked = q.Int(5) != 0;
+  t.last_used_at_ms = q.Int(6);
+  return t;
+}
+
+class SqliteOperatorTokens final : public OperatorTokenRepository {
+ public:
+  explicit SqliteOperatorTokens(Shared* s) : s_(s) {}
+
+  Status Create(const OperatorTokenRecord& t) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("INSERT INTO operator_tokens (") +
+                                                kOperatorColumns +
+                                                ") VALUES (?,?,?,?,?,?,?)"));
+    q.Bind(1, t.token_id)
+        .Bind(2, t.name)
+        .Bind(3, static_cast<int64_t>(t.role))
+        .Bind(4, t.secret_hash)
+        .Bind(5, t.created_at_ms)
+        .Bind(6, int64_t{t.revoked ? 1 : 0})
+        .Bind(7, t.last_used_at_ms);
+    return q.Run();
+  }
+
+  Result<OperatorTokenRecord> FindBySecretHash(
+      const std::string& secret_hash) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return FindLocked("secret_hash", secret_hash);
+  }
+
+  Result<std::vector<OperatorTokenRecord>> List() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("SELECT ") +
+                                                kOperatorColumns +
+                                                " FROM operator_tokens ORDER BY"
+                                                " created_at_ms, token_id"));
+    std::vector<OperatorTokenRecord> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(ReadOperator(q));
+    }
+    return out;
+  }
+
+  Result<OperatorTokenRecord> Revoke(const std::string& token_id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("UPDATE operator_tokens SET revoked=1 WHERE token_id=?"));
+    q.Bind(1, token_id);
+    TF_RETURN_IF_ERROR(q.Run());
+    return FindLocked("token_id", token_id);
+  }
+
+  Status Touch(const std::string& token_id, int64_t at_ms) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(
+                                    "UPDATE operator_tokens SET last_used_at_ms=?"
+                                    " WHERE token_id=?"));
+    q.Bind(1, at_ms).Bind(2, token_id);
+    return q.Run();
+  }
+
+  Result<uint64_t> CountActive(Role role) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(
+                                    "SELECT COUNT(*) FROM operator_tokens"
+                                    " WHERE role=? AND revoked=0"));
+    q.Bind(1, static_cast<int64_t>(role));
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    uint64_t n = row ? static_cast<uint64_t>(q.Int(0)) : 0;
+    q.Reset();
+    return n;
+  }
+
+ private:
+  Result<OperatorTokenRecord> FindLocked(const char* column,
+                                         const std::string& value) {
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("SELECT ") +
+                                                kOperatorColumns +
+                                                " FROM operator_tokens WHERE " +
+                                                column + "=?"));
+    q.Bind(1, value);
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return NotFoundError("no such operator token");
+    OperatorTokenRecord t = ReadOperator(q);
+    q.Reset();
+    return t;
+  }
+
+  Shared* s_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Db> db, int version)
+      : version_(version), devices_(&shared_), tokens_(&shared_),
+        operators_(&shared_) {
+    shared_.db = std::move(db);
+  }
+  DeviceRepository& devices() override { return devices_; }
+  EnrollmentTokenRepository& enrollment_tokens() override { return tokens_; }
+  OperatorTokenRepository& operator_tokens() override { return operators_; }
+  int schema_version() const override { return version_; }
+
+ private:
+  Shared shared_;
+  int version_;
+  SqliteDevices devices_;
+  SqliteEnrollmentTokens tokens_;
+  SqliteOperatorTokens operators_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options,
+                                               const Clock& clock) {
+  std::unique_ptr<Db> db;
+  if (options.path.empty()) {
+    TF_ASSIGN_OR_RETURN(db, Db::OpenInMemory());
+  } else {
+    std::error_code ec;
+    if (options.path.has_parent_path()) {
+      std::filesystem::create_directories(options.path.parent_path(), ec);
+      if (ec) {
+        return UnavailableError("cannot create " +
+                                options.path.parent_path().string() + ": " +
+                                ec.message());
+      }
+    }
+    TF_ASSIGN_OR_RETURN(db, Db::Open(options.path));
+  }
+  TF_ASSIGN_OR_RETURN(int version,
+                      Migrate(*db, SchemaMigrations(), clock.NowUnixMillis()));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(db), version));
+}
+
+}  // namespace tinyfleet::store

@@ -1,0 +1,168 @@
+// The gateway's persistence: one repository interface per aggregate, and the
+// Store that owns them. The embedded implementation is SQLite
+// (sqlite_store.h); a PostgreSQL implementation can slot in behind the same
+// interfaces for multi-gateway deployments.
+//
+// Every method is atomic: it commits before it returns OK, so a crash loses
+// nothing a caller was told is stored. Thread-safety: all implementations
+// are safe for concurrent use.
+#ifndef TINYFLEET_SERVER_STORE_STORE_H_
+#define TINYFLEET_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "tinyfleet/v1/common.pb.h"
+
+namespace tinyfleet::store {
+
+using Labels = std::map<std::string, std::string>;
+
+enum class Lifecycle { kActive = 1, kDecommissioned = 2 };
+
+struct DeviceRecord {
+  std::string device_id;
+  Lifecycle lifecycle = Lifecycle::kActive;
+  Labels labels;
+  // As last reported by the node (hello or heartbeat).
+  v1::NodeInfo node;
+  std::string agent_version;
+  std::string cert_sha256;
+  std::string cert_serial;
+  std::string enrollment_token_id;
+  int64_t enrolled_at_ms = 0;
+  int64_t last_seen_at_ms = 0;
+  int64_t decommissioned_at_ms = 0;
+  std::string decommission_reason;
+};
+
+// One requirement of a label selector.
+struct LabelRequirement {
+  enum class Op { kEquals, kNotEquals, kExists };
+  std::string key;
+  Op op = Op::kEquals;
+  std::string value;
+};
+
+struct DeviceQuery {
+  std::vector<LabelRequirement> selector;
+  Lifecycle lifecycle = Lifecycle::kActive;
+  // Restricts to these ids (or, with exclude_ids, to all others). Used for
+  // connectivity filters, which the caller evaluates in memory.
+  std::optional<std::vector<std::string>> ids;
+  bool exclude_ids = false;
+  // Keyset paging: devices with id > after_id, ordered by id.
+  std::string after_id;
+  uint32_t limit = 100;
+};
+
+struct DevicePage {
+  std::vector<DeviceRecord> devices;
+  // Matching devices in all pages.
+  uint64_t total = 0;
+  // True when more devices follow the last one returned.
+  bool more = false;
+};
+
+class DeviceRepository {
+ public:
+  virtual ~DeviceRepository() = default;
+  virtual Result<DeviceRecord> Get(const std::string& device_id) = 0;
+  virtual Result<DevicePage> List(const DeviceQuery& query) = 0;
+  // Applies a label change and returns the new record.
+  virtual Result<DeviceRecord> UpdateLabels(const std::string& device_id,
+                                            const Labels& set,
+                                            const std::vector<std::string>& remove,
+                                            bool replace) = 0;
+  virtual Status UpdateNode(const std::string& device_id,
+                            const v1::NodeInfo& node,
+                            const std::string& agent_version,
+                            int64_t seen_at_ms) = 0;
+  // Batched: one transaction for all entries (device id → unix ms).
+  virtual Status UpdateLastSeen(const std::map<std::string, int64_t>& seen) = 0;
+  // Idempotent; returns the record after the change.
+  virtual Result<DeviceRecord> Decommission(const std::string& device_id,
+                                            const std::string& reason,
+                                            int64_t at_ms) = 0;
+  virtual Result<uint64_t> Count(Lifecycle lifecycle) = 0;
+};
+
+struct EnrollmentTokenRecord {
+  std::string token_id;
+  // SHA-256 hex of the secret; the secret itself is never stored.
+  std::string secret_hash;
+  int64_t created_at_ms = 0;
+  int64_t expires_at_ms = 0;
+  int64_t used_at_ms = 0;  // 0: unused
+  std::string used_by_device_id;
+  bool revoked = false;
+  Labels labels;
+  std::string description;
+  std::string created_by;
+};
+
+class EnrollmentTokenRepository {
+ public:
+  virtual ~EnrollmentTokenRepository() = default;
+  // Inserts all tokens in one transaction.
+  virtual Status Create(const std::vector<EnrollmentTokenRecord>& tokens) = 0;
+  // The token with this secret hash, whatever its state.
+  virtual Result<EnrollmentTokenRecord> FindBySecretHash(
+      const std::string& secret_hash) = 0;
+  virtual Result<std::vector<EnrollmentTokenRecord>> List(
+      bool include_inactive, int64_t now_ms, const std::string& after_id,
+      uint32_t limit) = 0;
+  virtual Result<EnrollmentTokenRecord> Revoke(const std::string& token_id) = 0;
+
+  // In one transaction: checks that the token is unused, unrevoked and
+  // unexpired at `now_ms`, marks it used by `device.device_id`, and inserts
+  // the device (with the token's labels merged under the device's).
+  // UNAUTHENTICATED when the token is not usable (then nothing changes).
+  virtual Result<DeviceRecord> ConsumeAndEnroll(const std::string& secret_hash,
+                                                int64_t now_ms,
+                                                DeviceRecord device) = 0;
+};
+
+enum class Role { kViewer = 1, kOperator = 2, kAdmin = 3 };
+
+struct OperatorTokenRecord {
+  std::string token_id;
+  std::string name;
+  Role role = Role::kViewer;
+  std::string secret_hash;
+  int64_t created_at_ms = 0;
+  bool revoked = false;
+  int64_t last_used_at_ms = 0;
+};
+
+class OperatorTokenRepository {
+ public:
+  virtual ~OperatorTokenRepository() = default;
+  virtual Status Create(const OperatorTokenRecord& token) = 0;
+  virtual Result<OperatorTokenRecord> FindBySecretHash(
+      const std::string& secret_hash) = 0;
+  virtual Result<std::vector<OperatorTokenRecord>> List() = 0;
+  virtual Result<OperatorTokenRecord> Revoke(const std::string& token_id) = 0;
+  virtual Status Touch(const std::string& token_id, int64_t at_ms) = 0;
+  // Number of unrevoked tokens with this role.
+  virtual Result<uint64_t> CountActive(Role role) = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  virtual DeviceRepository& devices() = 0;
+  virtual EnrollmentTokenRepository& enrollment_tokens() = 0;
+  virtual OperatorTokenRepository& operator_tokens() = 0;
+  // Schema version after migrations.
+  virtual int schema_version() const = 0;
+};
+
+}  // namespace tinyfleet::store
+
+#endif  // TINYFLEET_SERVER_STORE_STORE_H_
