@@ -1,0 +1,100 @@
+// GatewaySession: one device's live session with the gateway — hello,
+// welcome, heartbeats at the interval the gateway asks for — kept up for as
+// long as the agent runs: when the stream ends it reconnects after an
+// exponential backoff with full jitter (delay uniform in [0, min(max,
+// initial * 2^attempt)]), reset once a session has been welcomed.
+//
+// Threading: all state lives on `strand`; gRPC reactor callbacks hop onto it.
+// Public methods may be called from any thread. Many sessions may share one
+// io_context (the fleet simulator runs thousands).
+#ifndef TINYFLEET_AGENT_SESSION_GATEWAY_SESSION_H_
+#define TINYFLEET_AGENT_SESSION_GATEWAY_SESSION_H_
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <random>
+
+#include "agent/session/credentials.h"
+#include "agent/session/gateway_client.h"
+#include "tinyfleet/v1/agent.grpc.pb.h"
+
+namespace tinyfleet::agent {
+
+struct SessionOptions {
+  GatewayEndpoint endpoint;
+  Credentials credentials;
+  std::chrono::milliseconds initial_backoff{500};
+  std::chrono::milliseconds max_backoff{30'000};
+  // Used until the gateway's welcome names an interval.
+  std::chrono::milliseconds default_heartbeat{5000};
+  // Seed of the jitter generator (tests make it deterministic).
+  uint64_t jitter_seed = 0;
+};
+
+enum class SessionState { kStopped, kConnecting, kOnline, kBackoff };
+const char* SessionStateName(SessionState s);
+
+class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
+ public:
+  // `node_info` is called on the strand before each hello to report the
+  // node's current state.
+  using NodeInfoFn = std::function<v1::NodeInfo()>;
+  using StateFn = std::function<void(SessionState, const Status& last_error)>;
+
+  static std::shared_ptr<GatewaySession> Create(boost::asio::io_context& io,
+                                                SessionOptions options,
+                                                NodeInfoFn node_info);
+
+  // Observes state changes (called on the strand). Set before Start().
+  void OnStateChange(StateFn fn);
+  void Start();
+  // Ends the stream and stops reconnecting; `done` runs on the strand once
+  // the stream is fully closed.
+  void Stop(std::function<void()> done = nullptr);
+
+  SessionState state() const { return state_.load(); }
+  uint64_t sessions_opened() const { return opened_.load(); }
+  uint64_t heartbeats_acked() const { return acked_.load(); }
+  const std::string& device_id() const { return options_.credentials.device_id; }
+
+  // Used by the stream reactor (private protocol between the two classes).
+  struct Stream;
+  void StreamEvent(std::shared_ptr<Stream> stream, v1::GatewayMessage msg);
+  void StreamDone(std::shared_ptr<Stream> stream, grpc::Status status);
+
+ private:
+  GatewaySession(boost::asio::io_context& io, SessionOptions options,
+                 NodeInfoFn node_info);
+  void Connect();
+  void ScheduleReconnect(const Status& why);
+  void ScheduleHeartbeat();
+  void SetState(SessionState s, const Status& err = Status::Ok());
+
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  SessionOptions options_;
+  NodeInfoFn node_info_;
+  StateFn on_state_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::shared_ptr<Stream> stream_;
+  boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  std::mt19937_64 jitter_;
+  int attempt_ = 0;
+  bool stopping_ = false;
+  std::function<void()> stop_done_;
+  std::chrono::milliseconds heartbeat_interval_;
+  uint64_t heartbeat_seq_ = 0;
+  std::atomic<SessionState> state_{SessionState::kStopped};
+  std::atomic<uint64_t> opened_{0};
+  std::atomic<uint64_t> acked_{0};
+};
+
+}  // namespace tinyfleet::agent
+
+#endif  // TINYFLEET_AGENT_SESSION_GATEWAY_SESSION_H_
