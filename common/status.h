@@ -103,6 +103,9 @@ inline Status DataLossError(std::string m) {
 inline Status AbortedError(std::string m) {
   return Status(StatusCode::kAborted, std::move(m));
 }
+inline Status CancelledError(std::string m = "cancelled") {
+  return Status(StatusCode::kCancelled, std::move(m));
+}
 inline Status DeadlineExceededError(std::string m) {
   return Status(StatusCode::kDeadlineExceeded, std::move(m));
 }

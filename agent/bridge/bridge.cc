@@ -1,0 +1,216 @@
+#include "agent/bridge/bridge.h"
+
+#include <boost/asio/post.hpp>
+
+#include "common/log.h"
+
+namespace tinyfleet::agent {
+namespace asio = boost::asio;
+
+const char* BridgeStateName(BridgeState s) {
+  switch (s) {
+    case BridgeState::kStarting: return "starting";
+    case BridgeState::kNodeUnavailable: return "node-unavailable";
+    case BridgeState::kEnrolling: return "enrolling";
+    case BridgeState::kEnrollmentRefused: return "enrollment-refused";
+    case BridgeState::kConnecting: return "connecting";
+    case BridgeState::kOnline: return "online";
+    case BridgeState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::shared_ptr<Bridge> Bridge::Create(asio::io_context& io, BridgeOptions options,
+                                       TransportFactory transport,
+                                       asio::thread_pool* blocking) {
+  return std::shared_ptr<Bridge>(
+      new Bridge(io, std::move(options), std::move(transport), blocking));
+}
+
+Bridge::Bridge(asio::io_context& io, BridgeOptions options,
+               TransportFactory transport, asio::thread_pool* blocking)
+    : io_(io), strand_(asio::make_strand(io)), options_(std::move(options)),
+      transport_factory_(std::move(transport)), blocking_(blocking),
+      retry_timer_(strand_) {}
+
+std::string Bridge::device_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return device_id_;
+}
+
+std::string Bridge::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+std::shared_ptr<GatewaySession> Bridge::session() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return session_;
+}
+
+void Bridge::SetState(BridgeState s, const std::string& error) {
+  state_.store(s);
+  if (!error.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_error_ = error;
+  }
+}
+
+void Bridge::Start() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->link_ = NodeLink::Create(self->strand_, self->transport_factory_(self->strand_),
+                                   self->options_.link);
+    std::weak_ptr<Bridge> weak = self;
+    self->link_->OnDisconnected([weak](const Status& why) {
+      auto b = weak.lock();
+      if (!b || b->stopping_) return;
+      TF_LOG(kWarning, "bridge") << b->options_.name << ": node link lost: "
+                                 << why.ToString();
+      b->retry_timer_.expires_after(b->options_.node_retry);
+      b->retry_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (auto bb = weak.lock(); bb && !ec) bb->ConnectNode();
+      });
+    });
+    self->ConnectNode();
+  });
+}
+
+void Bridge::ConnectNode() {
+  if (stopping_) return;
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  link_->Connect([weak](Result<v1::NodeInfo> info) {
+    auto b = weak.lock();
+    if (!b || b->stopping_) return;
+    if (!info.ok()) {
+      if (b->state() != BridgeState::kOnline) {
+        b->SetState(BridgeState::kNodeUnavailable, info.status().ToString());
+      }
+      TF_LOG(kDebug, "bridge") << b->options_.name << ": " << info.status().ToString();
+      b->retry_timer_.expires_after(b->options_.node_retry);
+      b->retry_timer_.async_wait([weak](boost::system::error_code ec) {
+        if (auto bb = weak.lock(); bb && !ec) bb->ConnectNode();
+      });
+      return;
+    }
+    b->OnNodeInfo(std::move(info).value());
+  });
+}
+
+void Bridge::OnNodeInfo(v1::NodeInfo info) {
+  bool have_session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    node_info_ = std::move(info);
+    have_session = session_ != nullptr;
+  }
+  if (have_session) return;  // the session reports the new info on reconnect
+  auto creds = LoadCredentials(options_.credentials_dir);
+  if (creds.ok()) {
+    StartSession(std::move(creds).value());
+    return;
+  }
+  if (creds.status().code() != StatusCode::kNotFound) {
+    SetState(BridgeState::kEnrollmentRefused, creds.status().ToString());
+    TF_LOG(kError, "bridge") << options_.name << ": " << creds.status().ToString();
+    return;
+  }
+  EnrollThenStart();
+}
+
+void Bridge::EnrollThenStart() {
+  if (options_.bootstrap_token.empty()) {
+    SetState(BridgeState::kEnrollmentRefused,
+             "not enrolled and no bootstrap token given");
+    TF_LOG(kError, "bridge") << options_.name
+                             << ": not enrolled and no bootstrap token given";
+    return;
+  }
+  SetState(BridgeState::kEnrolling);
+  v1::NodeInfo node;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    node = node_info_;
+  }
+  asio::post(*blocking_, [self = shared_from_this(), node] {
+    auto creds = Enroll(self->options_.endpoint, self->options_.bootstrap_token, node,
+                        AgentVersion(), std::chrono::seconds(30));
+    Status saved = Status::Ok();
+    if (creds.ok()) saved = SaveCredentials(self->options_.credentials_dir, *creds);
+    asio::post(self->strand_, [self, creds = std::move(creds), saved]() mutable {
+      if (self->stopping_) return;
+      if (creds.ok() && saved.ok()) {
+        TF_LOG(kInfo, "bridge") << self->options_.name << ": enrolled as "
+                                << creds->device_id;
+        self->StartSession(std::move(creds).value());
+        return;
+      }
+      Status err = creds.ok() ? saved : creds.status();
+      if (err.code() == StatusCode::kUnauthenticated ||
+          err.code() == StatusCode::kInvalidArgument) {
+        self->SetState(BridgeState::kEnrollmentRefused, err.ToString());
+        TF_LOG(kError, "bridge") << self->options_.name << ": " << err.ToString();
+        return;
+      }
+      // Gateway unreachable or busy: try again later.
+      self->SetState(BridgeState::kEnrolling, err.ToString());
+      int64_t ms = std::min<int64_t>(self->options_.max_backoff.count(),
+                                     self->options_.initial_backoff.count()
+                                         << std::min(self->enroll_attempt_++, 10));
+      self->retry_timer_.expires_after(std::chrono::milliseconds(ms));
+      self->retry_timer_.async_wait([self](boost::system::error_code ec) {
+        if (!ec) self->EnrollThenStart();
+      });
+    });
+  });
+}
+
+void Bridge::StartSession(Credentials creds) {
+  SessionOptions so;
+  so.endpoint = options_.endpoint;
+  so.initial_backoff = options_.initial_backoff;
+  so.max_backoff = options_.max_backoff;
+  so.credentials = std::move(creds);
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  auto session = GatewaySession::Create(io_, so, [weak] {
+    auto b = weak.lock();
+    if (!b) return v1::NodeInfo();
+    std::lock_guard<std::mutex> lock(b->mu_);
+    return b->node_info_;
+  });
+  session->OnStateChange([weak](SessionState s, const Status& err) {
+    auto b = weak.lock();
+    if (!b || b->stopping_) return;
+    if (s == SessionState::kOnline) {
+      b->SetState(BridgeState::kOnline);
+    } else if (s == SessionState::kBackoff || s == SessionState::kConnecting) {
+      b->SetState(BridgeState::kConnecting, err.ok() ? "" : err.ToString());
+    }
+  });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    device_id_ = so.credentials.device_id;
+    session_ = session;
+  }
+  SetState(BridgeState::kConnecting);
+  session->Start();
+}
+
+void Bridge::Stop(std::function<void()> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    self->stopping_ = true;
+    self->retry_timer_.cancel();
+    if (self->link_) self->link_->Close();
+    auto session = self->session();
+    auto finish = [self, done] {
+      self->SetState(BridgeState::kStopped);
+      if (done) done();
+    };
+    if (session) {
+      session->Stop([self, finish] { asio::post(self->strand_, finish); });
+    } else {
+      finish();
+    }
+  });
+}
+
+}  // namespace tinyfleet::agent

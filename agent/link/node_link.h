@@ -1,0 +1,100 @@
+// NodeLink: the agent's end of the node link protocol
+// (docs/formats/link-protocol.md) over a ByteTransport, using the firmware's
+// own C codec. Requests are stop-and-wait: one outstanding at a time, the
+// rest queued; each is retried with the identical frame bytes after a
+// timeout, so the node answers a retry from its response cache instead of
+// executing it twice. Requests from the node (heartbeats) are answered here.
+//
+// Threading: bound to a strand; every callback runs on it; public methods
+// may be called from any thread.
+#ifndef TINYFLEET_AGENT_LINK_NODE_LINK_H_
+#define TINYFLEET_AGENT_LINK_NODE_LINK_H_
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/link/transport.h"
+#include "common/status.h"
+#include "link/tn_link.h"
+#include "tinyfleet/v1/common.pb.h"
+
+namespace tinyfleet::agent {
+
+// Maps a node's HELLO reply onto the API's NodeInfo.
+v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& reply, const char* transport);
+
+struct NodeLinkOptions {
+  // Time to wait for each response before re-sending. Default 500 ms.
+  std::chrono::milliseconds response_timeout{500};
+  // Re-sends before a request fails with DEADLINE_EXCEEDED. Default 3.
+  int retries = 3;
+};
+
+struct NodeLinkStats {
+  uint64_t requests = 0;
+  uint64_t retransmissions = 0;
+  uint64_t frames_rejected = 0;  // corrupt, oversize or truncated frames
+  uint64_t heartbeats = 0;
+};
+
+class NodeLink : public std::enable_shared_from_this<NodeLink> {
+ public:
+  static std::shared_ptr<NodeLink> Create(Strand strand,
+                                          std::unique_ptr<ByteTransport> transport,
+                                          NodeLinkOptions options = {});
+  ~NodeLink();
+
+  // Opens the transport and exchanges HELLO; `done` gets the node's report.
+  void Connect(std::function<void(Result<v1::NodeInfo>)> done);
+  // A PING round trip.
+  void Ping(std::function<void(const Status&)> done);
+  // Called when the transport drops after a successful Connect.
+  void OnDisconnected(std::function<void(const Status&)> fn);
+  void Close();
+
+  NodeLinkStats stats() const { return stats_; }
+
+ private:
+  struct Pending {
+    uint8_t type;
+    std::vector<uint8_t> payload;
+    std::function<void(Result<std::vector<uint8_t>>)> done;
+  };
+
+  NodeLink(Strand strand, std::unique_ptr<ByteTransport> transport,
+           NodeLinkOptions options);
+  void Submit(uint8_t type, std::vector<uint8_t> payload,
+              std::function<void(Result<std::vector<uint8_t>>)> done);
+  void SendNext();
+  void ArmTimer();
+  void OnBytes(const uint8_t* data, size_t size);
+  void OnFrame(const tn_link_frame& frame);
+  void HandleNodeRequest(const tn_link_frame& frame);
+  void FailAll(const Status& why);
+  void Complete(Result<std::vector<uint8_t>> result);
+
+  Strand strand_;
+  std::unique_ptr<ByteTransport> transport_;
+  NodeLinkOptions options_;
+  boost::asio::steady_timer timer_;
+  tn_link_decoder decoder_{};
+  tn_link_requester requester_{};
+  tn_link_responder responder_{};
+  std::deque<Pending> queue_;
+  bool in_flight_ = false;
+  std::vector<uint8_t> wire_;  // bytes of the outstanding request
+  int attempts_ = 0;
+  bool open_ = false;
+  uint16_t peer_max_payload_ = TN_LINK_MIN_PAYLOAD;
+  std::function<void(const Status&)> on_disconnected_;
+  NodeLinkStats stats_;
+};
+
+}  // namespace tinyfleet::agent
+
+#endif  // TINYFLEET_AGENT_LINK_NODE_LINK_H_

@@ -1,0 +1,289 @@
+#include "agent/link/transport.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/serial_port.hpp>
+#include <boost/asio/write.hpp>
+#include <deque>
+#include <random>
+
+#include "link/tn_link.h"
+#include "sim/tn_sim.h"
+
+namespace tinyfleet::agent {
+namespace asio = boost::asio;
+
+namespace {
+
+// ---- In-process virtual node ---------------------------------------------
+
+class VirtualNodeTransport final : public ByteTransport {
+ public:
+  VirtualNodeTransport(Strand strand, VirtualNodeOptions options)
+      : strand_(strand), options_(std::move(options)) {}
+
+  void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
+            OnClosed on_closed) override {
+    on_bytes_ = std::move(on_bytes);
+    on_closed_ = std::move(on_closed);
+    Status s = Boot();
+    asio::post(strand_, [on_open = std::move(on_open), s] { on_open(s); });
+  }
+
+  void Write(std::vector<uint8_t> bytes) override {
+    if (!open_) return;
+    // The node answers synchronously; deliver its bytes asynchronously, as a
+    // wire would.
+    std::vector<uint8_t> reply;
+    tn_status st = tn_sim_node_receive(
+        &node_, &decoder_, bytes.data(), bytes.size(),
+        [](void* ctx, const uint8_t* data, size_t len) -> tn_status {
+          auto* out = static_cast<std::vector<uint8_t>*>(ctx);
+          out->insert(out->end(), data, data + len);
+          return TN_OK;
+        },
+        &reply);
+    if (st != TN_OK) {
+      open_ = false;
+      auto cb = on_closed_;
+      asio::post(strand_, [cb, st] {
+        cb(InternalError(std::string("virtual node failed: ") + tn_status_str(st)));
+      });
+      return;
+    }
+    if (!reply.empty()) {
+      asio::post(strand_, [this, reply = std::move(reply)] {
+        if (open_) on_bytes_(reply.data(), reply.size());
+      });
+    }
+  }
+
+  void Close() override { open_ = false; }
+  const char* kind() const override { return "virtual"; }
+
+ private:
+  Status Boot() {
+    if (booted_) {
+      tn_sim_node_link_reset(&node_);
+      tn_link_decoder_init(&decoder_);
+      open_ = true;
+      return Status::Ok();
+    }
+    tn_sim_config cfg;
+    tn_sim_config_init(&cfg);
+    cfg.target = options_.target;
+    cfg.firmware_version = options_.firmware_version.c_str();
+    if (!options_.state_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(options_.state_dir, ec);
+      if (ec) return UnavailableError("cannot create " + options_.state_dir.string());
+      if (tn_sim_file_storage_init(&file_, options_.state_dir.c_str()) != TN_OK) {
+        return InvalidArgumentError("node state path too long");
+      }
+      cfg.storage = tn_sim_file_storage_interface(&file_);
+    } else {
+      tn_sim_mem_storage_init(&mem_);
+      cfg.storage = tn_sim_mem_storage_interface(&mem_);
+    }
+    cfg.entropy = [](void*, uint8_t* out, size_t len) -> tn_status {
+      std::random_device rd;
+      for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(rd());
+      return TN_OK;
+    };
+    tn_status st = tn_sim_node_open(&node_, &cfg);
+    if (st != TN_OK) {
+      return UnavailableError(std::string("virtual node did not boot: ") +
+                              tn_status_str(st));
+    }
+    tn_link_decoder_init(&decoder_);
+    booted_ = true;
+    open_ = true;
+    return Status::Ok();
+  }
+
+  Strand strand_;
+  VirtualNodeOptions options_;
+  tn_sim_node node_{};
+  tn_link_decoder decoder_{};
+  tn_sim_file_storage file_{};
+  tn_sim_mem_storage mem_{};
+  bool booted_ = false;
+  bool open_ = false;
+  OnBytes on_bytes_;
+  OnClosed on_closed_;
+};
+
+// ---- Stream transports (TCP, serial) ---------------------------------------
+
+template <typename Stream>
+class StreamTransport : public ByteTransport {
+ public:
+  explicit StreamTransport(Strand strand) : strand_(strand), stream_(strand) {}
+
+  void Write(std::vector<uint8_t> bytes) override {
+    if (!open_) return;
+    queue_.push_back(std::move(bytes));
+    if (!writing_) WriteNext();
+  }
+
+  void Close() override {
+    open_ = false;
+    boost::system::error_code ec;
+    stream_.close(ec);
+    queue_.clear();
+  }
+
+ protected:
+  void Started() {
+    open_ = true;
+    ++generation_;
+    ReadMore(generation_);
+  }
+
+  void Fail(const boost::system::error_code& ec, uint64_t gen) {
+    if (!open_ || gen != generation_) return;
+    Close();
+    if (on_closed_) on_closed_(UnavailableError("node link: " + ec.message()));
+  }
+
+  void ReadMore(uint64_t gen) {
+    stream_.async_read_some(
+        asio::buffer(buf_), [this, gen](boost::system::error_code ec, size_t n) {
+          if (ec) return Fail(ec, gen);
+          if (gen != generation_) return;
+          on_bytes_(buf_.data(), n);
+          if (open_) ReadMore(gen);
+        });
+  }
+
+  void WriteNext() {
+    writing_ = true;
+    uint64_t gen = generation_;
+    asio::async_write(stream_, asio::buffer(queue_.front()),
+                      [this, gen](boost::system::error_code ec, size_t) {
+                        writing_ = false;
+                        if (ec) return Fail(ec, gen);
+                        if (!queue_.empty()) queue_.pop_front();
+                        if (!queue_.empty() && open_) WriteNext();
+                      });
+  }
+
+  Strand strand_;
+  Stream stream_;
+  std::array<uint8_t, 2048> buf_{};
+  std::deque<std::vector<uint8_t>> queue_;
+  bool writing_ = false;
+  bool open_ = false;
+  uint64_t generation_ = 0;
+  OnBytes on_bytes_;
+  OnClosed on_closed_;
+};
+
+class TcpTransport final : public StreamTransport<asio::ip::tcp::socket> {
+ public:
+  TcpTransport(Strand strand, std::string host, uint16_t port)
+      : StreamTransport(strand), resolver_(strand), host_(std::move(host)),
+        port_(port) {}
+
+  void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
+            OnClosed on_closed) override {
+    on_bytes_ = std::move(on_bytes);
+    on_closed_ = std::move(on_closed);
+    resolver_.async_resolve(
+        host_, std::to_string(port_),
+        [this, on_open](boost::system::error_code ec,
+                        asio::ip::tcp::resolver::results_type results) {
+          if (ec) {
+            return on_open(UnavailableError("resolve " + host_ + ": " + ec.message()));
+          }
+          asio::async_connect(stream_, results,
+                              [this, on_open](boost::system::error_code cec,
+                                              const asio::ip::tcp::endpoint&) {
+                                if (cec) {
+                                  return on_open(UnavailableError(
+                                      "connect " + host_ + ":" +
+                                      std::to_string(port_) + ": " + cec.message()));
+                                }
+                                stream_.set_option(asio::ip::tcp::no_delay(true));
+                                Started();
+                                on_open(Status::Ok());
+                              });
+        });
+  }
+  const char* kind() const override { return "tcp"; }
+
+ private:
+  asio::ip::tcp::resolver resolver_;
+  std::string host_;
+  uint16_t port_;
+};
+
+class SerialTransport final : public StreamTransport<asio::serial_port> {
+ public:
+  SerialTransport(Strand strand, std::string device, unsigned baud)
+      : StreamTransport(strand), device_(std::move(device)), baud_(baud) {}
+
+  void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
+            OnClosed on_closed) override {
+    on_bytes_ = std::move(on_bytes);
+    on_closed_ = std::move(on_closed);
+    boost::system::error_code ec;
+    stream_.open(device_, ec);
+    if (!ec) stream_.set_option(asio::serial_port::baud_rate(baud_), ec);
+    if (!ec) stream_.set_option(asio::serial_port::character_size(8), ec);
+    if (!ec) {
+      stream_.set_option(asio::serial_port::parity(asio::serial_port::parity::none), ec);
+    }
+    if (!ec) {
+      stream_.set_option(
+          asio::serial_port::stop_bits(asio::serial_port::stop_bits::one), ec);
+    }
+    if (!ec) {
+      stream_.set_option(
+          asio::serial_port::flow_control(asio::serial_port::flow_control::none), ec);
+    }
+    Status s = Status::Ok();
+    if (ec) {
+      boost::system::error_code ignored;
+      stream_.close(ignored);
+      s = UnavailableError("serial " + device_ + ": " + ec.message());
+    } else {
+      Started();
+    }
+    asio::post(strand_, [on_open, s] { on_open(s); });
+  }
+  const char* kind() const override { return "serial"; }
+
+ private:
+  std::string device_;
+  unsigned baud_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(
+    Strand strand, const VirtualNodeOptions& options) {
+  if (options.target != TN_TARGET_HOST && options.target != TN_TARGET_GAP8 &&
+      options.target != TN_TARGET_GAP9) {
+    return InvalidArgumentError("virtual node target must be host, gap8 or gap9");
+  }
+  if (options.firmware_version.empty() || options.firmware_version.size() > 32) {
+    return InvalidArgumentError("firmware version must be 1..32 characters");
+  }
+  return std::unique_ptr<ByteTransport>(new VirtualNodeTransport(strand, options));
+}
+
+std::unique_ptr<ByteTransport> MakeTcpTransport(Strand strand, std::string host,
+                                                uint16_t port) {
+  return std::make_unique<TcpTransport>(strand, std::move(host), port);
+}
+
+std::unique_ptr<ByteTransport> MakeSerialTransport(Strand strand,
+                                                   std::string device,
+                                                   unsigned baud) {
+  return std::make_unique<SerialTransport>(strand, std::move(device), baud);
+}
+
+}  // namespace tinyfleet::agent

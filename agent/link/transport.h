@@ -1,0 +1,64 @@
+// Byte transports between an agent and its node: an in-process virtual node,
+// TCP, or a serial port. The link protocol (node_link.h) runs on top.
+//
+// Threading: every transport is bound to a strand; callbacks run on it and
+// methods must be called on it.
+#ifndef TINYFLEET_AGENT_LINK_TRANSPORT_H_
+#define TINYFLEET_AGENT_LINK_TRANSPORT_H_
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/tn_base.h"
+#include "common/status.h"
+
+namespace tinyfleet::agent {
+
+using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+class ByteTransport {
+ public:
+  using OnBytes = std::function<void(const uint8_t* data, size_t size)>;
+  using OnClosed = std::function<void(const Status& why)>;
+  virtual ~ByteTransport() = default;
+  // Opens the connection and starts delivering received bytes; `on_open`
+  // reports success or failure. After a failure or a close, the transport
+  // may be opened again.
+  virtual void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
+                    OnClosed on_closed) = 0;
+  // Queues bytes for sending; failures surface through on_closed.
+  virtual void Write(std::vector<uint8_t> bytes) = 0;
+  virtual void Close() = 0;
+  // "virtual", "tcp" or "serial".
+  virtual const char* kind() const = 0;
+};
+
+struct VirtualNodeOptions {
+  // Node state (identity, slots) is kept in this directory; empty keeps it
+  // in memory only.
+  std::filesystem::path state_dir;
+  tn_target target = TN_TARGET_GAP9;
+  std::string firmware_version = "tinyfleet-node 0.1.0";
+};
+// The firmware's virtual node (device/sim) running in-process.
+Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(
+    Strand strand, const VirtualNodeOptions& options);
+
+// A node (or tinyfleet-node --listen) at host:port.
+std::unique_ptr<ByteTransport> MakeTcpTransport(Strand strand, std::string host,
+                                                uint16_t port);
+
+// A node on a serial port, 8N1 at `baud`.
+std::unique_ptr<ByteTransport> MakeSerialTransport(Strand strand,
+                                                   std::string device,
+                                                   unsigned baud);
+
+}  // namespace tinyfleet::agent
+
+#endif  // TINYFLEET_AGENT_LINK_TRANSPORT_H_

@@ -1,0 +1,630 @@
+#include "server/cli/cli.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <iomanip>
+#include <optional>
+
+#include "common/encoding.h"
+#include "tinyfleet/v1/fleet.grpc.pb.h"
+
+namespace tinyfleet::cli {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kUsage[] = R"(usage: tinyfleet [global flags] <command> [args]
+
+Commands:
+  whoami                                  show the token's name and role
+  tokens create [--count N] [--ttl 1h] [--label k=v]... [--description S]
+                [--out FILE]              create one-time enrollment tokens
+  tokens list [--all]                     list enrollment tokens
+  tokens revoke TOKEN_ID
+  operators create NAME --role viewer|operator|admin
+  operators list
+  operators revoke TOKEN_ID
+  devices list [--selector k=v,...] [--online|--offline] [--decommissioned]
+               [--page-size N]
+  devices show DEVICE_ID
+  devices label DEVICE_ID k=v... [k-]...  set (k=v) or remove (k-) labels
+  devices decommission DEVICE_ID [--reason TEXT]
+
+Global flags (or environment):
+  --address HOST:PORT   gateway gRPC address   (TINYFLEET_ADDRESS, default 127.0.0.1:7443)
+  --ca FILE             gateway CA certificate (TINYFLEET_CA)
+  --token SECRET        operator bearer token  (TINYFLEET_TOKEN)
+  --token-file FILE     file holding the token (TINYFLEET_TOKEN_FILE)
+  --insecure            plain-text gRPC (gateway in --insecure-dev)
+  --json                machine-readable output
+  --timeout SECONDS     per-call deadline (default 30)
+)";
+
+struct Global {
+  std::string address = "127.0.0.1:7443";
+  std::string ca_file;
+  std::string token;
+  std::string token_file;
+  bool insecure = false;
+  bool json = false;
+  int timeout_s = 30;
+};
+
+class UsageError {
+ public:
+  explicit UsageError(std::string m) : message(std::move(m)) {}
+  std::string message;
+};
+
+// A cursor over the arguments of one command.
+class Args {
+ public:
+  explicit Args(std::vector<std::string> a) : a_(std::move(a)) {}
+  bool empty() const { return i_ >= a_.size(); }
+  std::string Next(const char* what) {
+    if (empty()) throw UsageError(std::string("missing ") + what);
+    return a_[i_++];
+  }
+  bool PeekFlag() const { return !empty() && a_[i_].rfind("--", 0) == 0; }
+  const std::string& Peek() const { return a_[i_]; }
+  void Skip() { ++i_; }
+
+ private:
+  std::vector<std::string> a_;
+  size_t i_ = 0;
+};
+
+int ParseInt(const std::string& s, const char* what) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) {
+    throw UsageError(std::string("bad ") + what + ": " + s);
+  }
+  return v;
+}
+
+// "90", "90s", "15m", "2h", "7d".
+int64_t ParseDurationSeconds(const std::string& s) {
+  if (s.empty()) throw UsageError("empty duration");
+  int64_t mult = 1;
+  std::string num = s;
+  switch (s.back()) {
+    case 's': mult = 1; num.pop_back(); break;
+    case 'm': mult = 60; num.pop_back(); break;
+    case 'h': mult = 3600; num.pop_back(); break;
+    case 'd': mult = 86400; num.pop_back(); break;
+    default: break;
+  }
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  if (ec != std::errc() || p != num.data() + num.size() || v <= 0) {
+    throw UsageError("bad duration: " + s + " (e.g. 90s, 15m, 2h, 7d)");
+  }
+  return v * mult;
+}
+
+std::pair<std::string, std::string> ParseLabel(const std::string& kv) {
+  size_t eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UsageError("labels are key=value: " + kv);
+  }
+  return {kv.substr(0, eq), kv.substr(eq + 1)};
+}
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  std::string s = TimeUtil::ToString(t);
+  // Seconds precision reads better in tables.
+  size_t dot = s.find('.');
+  if (dot != std::string::npos) s = s.substr(0, dot) + "Z";
+  return s;
+}
+
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      out << r[i];
+      if (i + 1 < r.size()) out << std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    out << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string s;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = true;
+  o.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &s, o);
+  return s;
+}
+
+std::string Labels(const google::protobuf::Map<std::string, std::string>& m) {
+  std::vector<std::string> kv;
+  for (const auto& [k, v] : m) kv.push_back(k + "=" + v);
+  std::sort(kv.begin(), kv.end());
+  std::string s;
+  for (const auto& x : kv) s += (s.empty() ? "" : ",") + x;
+  return s.empty() ? "-" : s;
+}
+
+const char* RoleName(v1::Role r) {
+  switch (r) {
+    case v1::ROLE_VIEWER: return "viewer";
+    case v1::ROLE_OPERATOR: return "operator";
+    case v1::ROLE_ADMIN: return "admin";
+    default: return "?";
+  }
+}
+
+const char* TargetName(v1::TargetProfile t) {
+  switch (t) {
+    case v1::TARGET_PROFILE_HOST: return "host";
+    case v1::TARGET_PROFILE_GAP8: return "gap8";
+    case v1::TARGET_PROFILE_GAP9: return "gap9";
+    default: return "-";
+  }
+}
+
+const char* SlotStateName(v1::SlotState s) {
+  switch (s) {
+    case v1::SLOT_STATE_EMPTY: return "empty";
+    case v1::SLOT_STATE_VALID: return "valid";
+    case v1::SLOT_STATE_ACTIVE: return "active";
+    case v1::SLOT_STATE_PENDING_CONFIRM: return "pending-confirm";
+    case v1::SLOT_STATE_FAILED: return "failed";
+    default: return "-";
+  }
+}
+
+class Cli {
+ public:
+  Cli(Global g, std::ostream& out, std::ostream& err)
+      : g_(std::move(g)), out_(out), err_(err) {}
+
+  int Connect() {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (g_.insecure) {
+      creds = grpc::InsecureChannelCredentials();
+    } else {
+      if (g_.ca_file.empty()) {
+        err_ << "tinyfleet: --ca (or TINYFLEET_CA) is required for TLS; it is "
+                "the gateway's pki/ca.crt\n";
+        return 2;
+      }
+      auto ca = ReadFile(g_.ca_file);
+      if (!ca.ok()) {
+        err_ << "tinyfleet: " << ca.status().message() << "\n";
+        return 2;
+      }
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = *ca;
+      creds = grpc::SslCredentials(ssl);
+    }
+    if (g_.token.empty() && !g_.token_file.empty()) {
+      auto t = ReadFile(g_.token_file);
+      if (!t.ok()) {
+        err_ << "tinyfleet: " << t.status().message() << "\n";
+        return 2;
+      }
+      g_.token = *t;
+      while (!g_.token.empty() &&
+             (g_.token.back() == '\n' || g_.token.back() == '\r')) {
+        g_.token.pop_back();
+      }
+    }
+    stub_ = v1::FleetService::NewStub(grpc::CreateChannel(g_.address, creds));
+    return 0;
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(g_.timeout_s));
+    return ctx;
+  }
+
+  int Fail(const grpc::Status& st) {
+    static const char* kNames[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    int c = static_cast<int>(st.error_code());
+    err_ << "tinyfleet: " << (c >= 0 && c < 17 ? kNames[c] : "UNKNOWN") << ": "
+         << st.error_message() << "\n";
+    return 1;
+  }
+
+  int Run(Args& a) {
+    std::string group = a.Next("command");
+    if (group == "whoami") return WhoAmI();
+    std::string verb = a.Next("subcommand");
+    if (group == "tokens") {
+      if (verb == "create") return TokensCreate(a);
+      if (verb == "list") return TokensList(a);
+      if (verb == "revoke") return TokensRevoke(a);
+    } else if (group == "operators") {
+      if (verb == "create") return OperatorsCreate(a);
+      if (verb == "list") return OperatorsList();
+      if (verb == "revoke") return OperatorsRevoke(a);
+    } else if (group == "devices") {
+      if (verb == "list") return DevicesList(a);
+      if (verb == "show") return DevicesShow(a);
+      if (verb == "label") return DevicesLabel(a);
+      if (verb == "decommission") return DevicesDecommission(a);
+    }
+    throw UsageError("unknown command: " + group + " " + verb);
+  }
+
+ private:
+  int WhoAmI() {
+    v1::OperatorToken t;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->WhoAmI(ctx.get(), {}, &t);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(t) << "\n";
+    } else {
+      out_ << t.name() << " (" << RoleName(t.role()) << ", " << t.token_id() << ")\n";
+    }
+    return 0;
+  }
+
+  int TokensCreate(Args& a) {
+    v1::CreateEnrollmentTokensRequest req;
+    std::string out_file;
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--count") {
+        int n = ParseInt(a.Next("count"), "count");
+        if (n < 1) throw UsageError("--count must be at least 1");
+        req.set_count(static_cast<uint32_t>(n));
+      } else if (f == "--ttl") {
+        *req.mutable_ttl() = TimeUtil::SecondsToDuration(ParseDurationSeconds(a.Next("ttl")));
+      } else if (f == "--label") {
+        auto [k, v] = ParseLabel(a.Next("label"));
+        (*req.mutable_labels())[k] = v;
+      } else if (f == "--description") {
+        req.set_description(a.Next("description"));
+      } else if (f == "--out") {
+        out_file = a.Next("file");
+      } else {
+        throw UsageError("unknown flag " + f);
+      }
+    }
+    v1::CreateEnrollmentTokensResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->CreateEnrollmentTokens(ctx.get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    if (!out_file.empty()) {
+      std::string text;
+      for (const auto& s : resp.secrets()) text += s + "\n";
+      Status w = WriteFileAtomic(out_file, text, 0600);
+      if (!w.ok()) {
+        err_ << "tinyfleet: " << w.message() << "\n";
+        return 1;
+      }
+    }
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (int i = 0; i < resp.tokens_size(); ++i) {
+      rows.push_back({resp.tokens(i).token_id(), Time(resp.tokens(i).expires_at()),
+                      out_file.empty() ? resp.secrets(i) : "(in " + out_file + ")"});
+    }
+    PrintTable(out_, {"TOKEN ID", "EXPIRES", "SECRET (shown once)"}, rows);
+    return 0;
+  }
+
+  int TokensList(Args& a) {
+    v1::ListEnrollmentTokensRequest req;
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--all") req.set_include_inactive(true);
+      else throw UsageError("unknown flag " + f);
+    }
+    std::vector<v1::EnrollmentToken> all;
+    std::string page;
+    do {
+      req.set_page_token(page);
+      v1::ListEnrollmentTokensResponse resp;
+      auto ctx = Ctx();
+      grpc::Status st = stub_->ListEnrollmentTokens(ctx.get(), req, &resp);
+      if (!st.ok()) return Fail(st);
+      all.insert(all.end(), resp.tokens().begin(), resp.tokens().end());
+      page = resp.next_page_token();
+    } while (!page.empty());
+    if (g_.json) {
+      v1::ListEnrollmentTokensResponse merged;
+      for (auto& t : all) *merged.add_tokens() = t;
+      out_ << Json(merged) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : all) {
+      std::string state = t.revoked() ? "revoked"
+                          : t.has_used_at() ? "used by " + t.used_by_device_id()
+                                            : "unused";
+      rows.push_back({t.token_id(), state, Time(t.expires_at()), Labels(t.labels())});
+    }
+    PrintTable(out_, {"TOKEN ID", "STATE", "EXPIRES", "LABELS"}, rows);
+    return 0;
+  }
+
+  int TokensRevoke(Args& a) {
+    v1::RevokeEnrollmentTokenRequest req;
+    req.set_token_id(a.Next("token id"));
+    v1::EnrollmentToken t;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->RevokeEnrollmentToken(ctx.get(), req, &t);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) out_ << Json(t) << "\n";
+    else out_ << "revoked " << t.token_id() << "\n";
+    return 0;
+  }
+
+  int OperatorsCreate(Args& a) {
+    v1::CreateOperatorTokenRequest req;
+    req.set_name(a.Next("name"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--role") {
+        std::string r = a.Next("role");
+        if (r == "viewer") req.set_role(v1::ROLE_VIEWER);
+        else if (r == "operator") req.set_role(v1::ROLE_OPERATOR);
+        else if (r == "admin") req.set_role(v1::ROLE_ADMIN);
+        else throw UsageError("--role must be viewer, operator or admin");
+      } else {
+        throw UsageError("unknown flag " + f);
+      }
+    }
+    if (req.role() == v1::ROLE_UNSPECIFIED) throw UsageError("--role is required");
+    v1::CreateOperatorTokenResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->CreateOperatorToken(ctx.get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+    } else {
+      out_ << "token " << resp.token().token_id() << " for " << resp.token().name()
+           << " (" << RoleName(resp.token().role()) << ")\nsecret (shown once): "
+           << resp.secret() << "\n";
+    }
+    return 0;
+  }
+
+  int OperatorsList() {
+    v1::ListOperatorTokensResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->ListOperatorTokens(ctx.get(), {}, &resp);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : resp.tokens()) {
+      rows.push_back({t.token_id(), t.name(), RoleName(t.role()),
+                      t.revoked() ? "revoked" : "active", Time(t.last_used_at())});
+    }
+    PrintTable(out_, {"TOKEN ID", "NAME", "ROLE", "STATE", "LAST USED"}, rows);
+    return 0;
+  }
+
+  int OperatorsRevoke(Args& a) {
+    v1::RevokeOperatorTokenRequest req;
+    req.set_token_id(a.Next("token id"));
+    v1::OperatorToken t;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->RevokeOperatorToken(ctx.get(), req, &t);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) out_ << Json(t) << "\n";
+    else out_ << "revoked " << t.token_id() << "\n";
+    return 0;
+  }
+
+  int DevicesList(Args& a) {
+    v1::ListDevicesRequest req;
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--selector") req.set_label_selector(a.Next("selector"));
+      else if (f == "--online") req.set_connectivity(v1::CONNECTIVITY_ONLINE);
+      else if (f == "--offline") req.set_connectivity(v1::CONNECTIVITY_OFFLINE);
+      else if (f == "--decommissioned") req.set_lifecycle(v1::DEVICE_LIFECYCLE_DECOMMISSIONED);
+      else if (f == "--page-size") req.set_page_size(static_cast<uint32_t>(ParseInt(a.Next("n"), "page size")));
+      else throw UsageError("unknown flag " + f);
+    }
+    std::vector<v1::Device> all;
+    std::string page;
+    uint32_t total = 0;
+    do {
+      req.set_page_token(page);
+      v1::ListDevicesResponse resp;
+      auto ctx = Ctx();
+      grpc::Status st = stub_->ListDevices(ctx.get(), req, &resp);
+      if (!st.ok()) return Fail(st);
+      all.insert(all.end(), resp.devices().begin(), resp.devices().end());
+      page = resp.next_page_token();
+      total = resp.total_count();
+    } while (!page.empty());
+    if (g_.json) {
+      v1::ListDevicesResponse merged;
+      for (auto& d : all) *merged.add_devices() = d;
+      merged.set_total_count(total);
+      out_ << Json(merged) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : all) {
+      std::string model = "-";
+      for (const auto& s : d.node().slots()) {
+        if (s.state() == v1::SLOT_STATE_ACTIVE) {
+          model = s.model_id().substr(0, 8) + ":" + std::to_string(s.model_version());
+        }
+      }
+      rows.push_back({d.device_id(),
+                      d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline",
+                      TargetName(d.node().target()), d.node().firmware_version(), model,
+                      Time(d.last_seen_at()), Labels(d.labels())});
+    }
+    PrintTable(out_, {"DEVICE", "STATE", "TARGET", "FIRMWARE", "MODEL", "LAST SEEN", "LABELS"},
+               rows);
+    out_ << all.size() << " device(s)\n";
+    return 0;
+  }
+
+  int DevicesShow(Args& a) {
+    v1::GetDeviceRequest req;
+    req.set_device_id(a.Next("device id"));
+    v1::Device d;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->GetDevice(ctx.get(), req, &d);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(d) << "\n";
+      return 0;
+    }
+    out_ << "device        " << d.device_id() << "\n"
+         << "lifecycle     "
+         << (d.lifecycle() == v1::DEVICE_LIFECYCLE_ACTIVE ? "active" : "decommissioned")
+         << "\n"
+         << "connectivity  "
+         << (d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline") << "\n"
+         << "hardware id   " << d.node().hardware_id() << "\n"
+         << "target        " << TargetName(d.node().target()) << "\n"
+         << "firmware      " << d.node().firmware_version() << "\n"
+         << "transport     " << d.node().transport() << "\n"
+         << "agent         " << d.agent_version() << "\n"
+         << "labels        " << Labels(d.labels()) << "\n"
+         << "enrolled      " << Time(d.enrolled_at()) << "\n"
+         << "last seen     " << Time(d.last_seen_at()) << "\n"
+         << "certificate   serial " << d.certificate_serial() << ", sha256 "
+         << d.certificate_sha256() << "\n";
+    for (const auto& s : d.node().slots()) {
+      out_ << "slot " << s.name() << "        " << SlotStateName(s.state());
+      if (!s.model_id().empty()) out_ << " " << s.model_id() << " v" << s.model_version();
+      out_ << "\n";
+    }
+    if (!d.decommission_reason().empty()) {
+      out_ << "reason        " << d.decommission_reason() << "\n";
+    }
+    return 0;
+  }
+
+  int DevicesLabel(Args& a) {
+    v1::SetDeviceLabelsRequest req;
+    req.set_device_id(a.Next("device id"));
+    if (a.empty()) throw UsageError("give labels as k=v (set) or k- (remove)");
+    while (!a.empty()) {
+      std::string kv = a.Next("label");
+      if (kv.size() > 1 && kv.back() == '-' && kv.find('=') == std::string::npos) {
+        req.add_remove_keys(kv.substr(0, kv.size() - 1));
+      } else {
+        auto [k, v] = ParseLabel(kv);
+        (*req.mutable_labels())[k] = v;
+      }
+    }
+    v1::Device d;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->SetDeviceLabels(ctx.get(), req, &d);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) out_ << Json(d) << "\n";
+    else out_ << d.device_id() << " labels: " << Labels(d.labels()) << "\n";
+    return 0;
+  }
+
+  int DevicesDecommission(Args& a) {
+    v1::DecommissionDeviceRequest req;
+    req.set_device_id(a.Next("device id"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--reason") req.set_reason(a.Next("reason"));
+      else throw UsageError("unknown flag " + f);
+    }
+    v1::Device d;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->DecommissionDevice(ctx.get(), req, &d);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) out_ << Json(d) << "\n";
+    else out_ << "decommissioned " << d.device_id() << "\n";
+    return 0;
+  }
+
+  Global g_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<v1::FleetService::Stub> stub_;
+};
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, const Env& env,
+           std::ostream& out, std::ostream& err) {
+  Global g;
+  auto from_env = [&](const char* name, std::string* dst) {
+    auto it = env.find(name);
+    if (it != env.end() && !it->second.empty()) *dst = it->second;
+  };
+  from_env("TINYFLEET_ADDRESS", &g.address);
+  from_env("TINYFLEET_CA", &g.ca_file);
+  from_env("TINYFLEET_TOKEN", &g.token);
+  from_env("TINYFLEET_TOKEN_FILE", &g.token_file);
+  try {
+    std::vector<std::string> rest;
+    Args a(args);
+    while (!a.empty()) {
+      std::string s = a.Next("argument");
+      if (s == "--help" || s == "-h" || s == "help") {
+        out << kUsage;
+        return 0;
+      } else if (rest.empty() && s == "--address") {
+        g.address = a.Next("address");
+      } else if (rest.empty() && s == "--ca") {
+        g.ca_file = a.Next("CA file");
+      } else if (rest.empty() && s == "--token") {
+        g.token = a.Next("token");
+      } else if (rest.empty() && s == "--token-file") {
+        g.token_file = a.Next("token file");
+      } else if (s == "--insecure") {
+        g.insecure = true;
+      } else if (s == "--json") {
+        g.json = true;
+      } else if (rest.empty() && s == "--timeout") {
+        g.timeout_s = ParseInt(a.Next("timeout"), "timeout");
+        if (g.timeout_s < 1) throw UsageError("--timeout must be >= 1");
+      } else {
+        rest.push_back(s);
+      }
+    }
+    if (rest.empty()) {
+      err << kUsage;
+      return 2;
+    }
+    Cli cli(g, out, err);
+    if (int rc = cli.Connect(); rc != 0) return rc;
+    Args cmd(rest);
+    return cli.Run(cmd);
+  } catch (const UsageError& e) {
+    err << "tinyfleet: " << e.message << "\n(see tinyfleet --help)\n";
+    return 2;
+  }
+}
+
+}  // namespace tinyfleet::cli
