@@ -43,6 +43,7 @@ typedef enum tn_status {
   TN_ERR_SEQUENCE = 38,        /* unexpected sequence number */
   TN_ERR_PROTOCOL_VERSION = 39, /* peer speaks an incompatible link version */
   TN_ERR_TIMEOUT = 40,         /* no answer within the deadline */
+  TN_ERR_FRAME_LENGTH = 41,    /* frame longer than its header says */
 
   /* Model blob and runtime (64..95). */
   TN_ERR_BLOB_MAGIC = 64,      /* not a model blob */
@@ -57,6 +58,7 @@ typedef enum tn_status {
   TN_ERR_BLOB_QUANT = 73,      /* quantization parameter out of range */
   TN_ERR_MEMORY_BUDGET = 74,   /* does not fit the target's memory */
   TN_ERR_ROLLBACK = 75,        /* older than the anti-rollback counter */
+  TN_ERR_BLOB_PLAN = 76,       /* memory plan inconsistent with the graph */
 
   /* Training (96..127). */
   TN_ERR_NUMERIC = 96,         /* NaN or Inf produced */

@@ -12,6 +12,44 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
+std::string Request::Query(std::string_view name) const {
+  size_t q = target.find('?');
+  if (q == std::string::npos) return "";
+  std::string_view rest(target);
+  rest.remove_prefix(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      std::string out;
+      std::string_view v = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '+') {
+          out.push_back(' ');
+        } else if (v[i] == '%' && i + 2 < v.size()) {
+          auto hex = [](char c) {
+            return c >= '0' && c <= '9'   ? c - '0'
+                   : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                   : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                          : -1;
+          };
+          int hi = hex(v[i + 1]), lo = hex(v[i + 2]);
+          if (hi < 0 || lo < 0) return out;  // malformed: stop decoding
+          out.push_back(static_cast<char>(hi * 16 + lo));
+          i += 2;
+        } else {
+          out.push_back(v[i]);
+        }
+      }
+      return out;
+    }
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
 struct HttpServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
@@ -61,7 +99,8 @@ struct HttpServer::Impl {
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         return;
       }
-      Request r{std::string(req.method_string()), std::string(req.target())};
+      Request r{std::string(req.method_string()), std::string(req.target()),
+                std::string(req[bhttp::field::authorization])};
       Response out = impl->Dispatch(r);
       res = {};
       res.version(req.version());

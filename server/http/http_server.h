@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/status.h"
@@ -24,7 +25,10 @@ struct Response {
 
 struct Request {
   std::string method;
-  std::string target;  // path and query
+  std::string target;         // path and query
+  std::string authorization;  // the Authorization header, if any
+  // The decoded value of query parameter `name`, or "" when absent.
+  std::string Query(std::string_view name) const;
 };
 
 using Handler = std::function<Response(const Request&)>;

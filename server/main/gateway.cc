@@ -16,6 +16,8 @@
 #include "server/api/agent_service.h"
 #include "server/api/auth.h"
 #include "server/api/fleet_service.h"
+#include "server/api/json_api.h"
+#include "server/http/dashboard_assets.h"
 #include "server/api/rpc_metrics.h"
 #include "server/fleet/registry.h"
 #include "server/http/http_server.h"
@@ -152,6 +154,14 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->http->Route("/healthz", [](const http::Request&) {
     return http::Response{200, "text/plain", "ok\n"};
   });
+  for (const auto& asset : http::DashboardAssets()) {
+    http::Response r{200, std::string(asset.content_type), std::string(asset.body)};
+    impl->http->Route(std::string(asset.path), [r](const http::Request&) { return r; });
+    if (asset.path == "/index.html") {
+      impl->http->Route("/", [r](const http::Request&) { return r; });
+    }
+  }
+  api::RegisterJsonApi(impl->http.get(), impl->registry.get(), impl->auth.get());
   impl->http->Start();
 
   Impl* raw = impl.get();

@@ -1,0 +1,184 @@
+/*
+ * Virtual node: the node's side of the link in portable C. A tn_sim_node
+ * holds the node's identity (hardware id, firmware version, target profile,
+ * capabilities, A/B slot table), persists it through a small storage
+ * interface (function pointers reading and writing named regions, so the
+ * same code can sit on real flash), and answers decoded link frames: HELLO
+ * with its identity, PING with PONG, and NACK TN_ERR_UNSUPPORTED for message
+ * types it does not implement yet. Retried requests are answered from the
+ * link's response cache without running twice.
+ *
+ * Portable C11, no heap, no OS; every struct lives in caller memory and is
+ * not thread-safe. The file-backed storage at the end is for host builds
+ * only (ISO C stdio).
+ */
+#ifndef TN_SIM_TN_SIM_H_
+#define TN_SIM_TN_SIM_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/tn_base.h"
+#include "link/tn_link.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Storage interface                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Region names: 1..15 characters of [a-z0-9_]. The node uses "identity",
+ * "slots" and "boot"; each region is at most TN_SIM_REGION_MAX bytes. */
+#define TN_SIM_REGION_NAME_MAX 15u
+#define TN_SIM_REGION_MAX 128u
+
+/* Named non-volatile regions. Both functions are required.
+ * read: copies region `name` into buf (cap bytes) and sets *len. Returns
+ *   TN_ERR_NOT_FOUND when the region was never written,
+ *   TN_ERR_BUFFER_TOO_SMALL when it is larger than cap, TN_ERR_STORAGE on a
+ *   device failure.
+ * write: replaces region `name` with `len` bytes, all or nothing. Returns
+ *   TN_ERR_STORAGE on failure, TN_ERR_BUFFER_TOO_SMALL when it does not fit.
+ * Both return TN_ERR_ARG for an invalid name. */
+typedef struct tn_sim_storage {
+  void* ctx;
+  tn_status (*read)(void* ctx, const char* name, uint8_t* buf, size_t cap,
+                    size_t* len);
+  tn_status (*write)(void* ctx, const char* name, const uint8_t* data,
+                     size_t len);
+} tn_sim_storage;
+
+/* Returns 1 when `name` is a valid region name. */
+int tn_sim_region_name_ok(const char* name);
+
+/* In-memory storage: a fixed table of regions in caller memory (tests, and
+ * simulations that need no persistence across processes). */
+#define TN_SIM_MEM_REGIONS 4u
+typedef struct tn_sim_mem_region {
+  char name[TN_SIM_REGION_NAME_MAX + 1];
+  uint8_t used;
+  uint16_t len;
+  uint8_t data[TN_SIM_REGION_MAX];
+} tn_sim_mem_region;
+typedef struct tn_sim_mem_storage {
+  tn_sim_mem_region regions[TN_SIM_MEM_REGIONS];
+  uint32_t writes; /* successful writes, for tests */
+} tn_sim_mem_storage;
+
+/* Empties `mem`. */
+void tn_sim_mem_storage_init(tn_sim_mem_storage* mem);
+
+/* The storage interface over `mem` (borrowed: `mem` must outlive its use).
+ * A write to a new name fails with TN_ERR_STORAGE when all regions are
+ * taken. */
+tn_sim_storage tn_sim_mem_storage_interface(tn_sim_mem_storage* mem);
+
+/* ------------------------------------------------------------------------ */
+/* The node                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Firmware version reported when the configuration names none. */
+#define TN_SIM_DEFAULT_FIRMWARE_VERSION "tinyfleet-node 0.1.0"
+/* Slots of a fresh node: A and B. */
+#define TN_SIM_DEFAULT_SLOTS 2u
+
+/* Fills `out` (16 bytes) with unpredictable bytes; TN_OK or an error. */
+typedef tn_status (*tn_sim_entropy_fn)(void* ctx, uint8_t* out, size_t len);
+
+typedef struct tn_sim_config {
+  tn_target target;             /* HOST, GAP8 or GAP9. Default: HOST. */
+  const char* firmware_version; /* 1..32 printable ASCII characters.
+                                   Default (NULL):
+                                   TN_SIM_DEFAULT_FIRMWARE_VERSION. */
+  uint32_t capabilities;        /* TN_LINK_CAP_* advertised. Default: 0. */
+  uint16_t max_payload;         /* 256..1024. Default (0): 1024. */
+  tn_sim_storage storage;       /* required; copied */
+  tn_sim_entropy_fn entropy;    /* required; used only when no identity is
+                                   stored yet */
+  void* entropy_ctx;
+} tn_sim_config;
+
+/* Sets every field to its default (storage and entropy empty). */
+void tn_sim_config_init(tn_sim_config* cfg);
+
+typedef struct tn_sim_stats {
+  uint32_t requests;          /* requests executed */
+  uint32_t repeats;           /* retried requests answered from the cache */
+  uint32_t nacks;             /* NACKs sent (not counting repeats) */
+  uint32_t responses_ignored; /* frames with the RESPONSE flag */
+  uint32_t frames_rejected;   /* frames the decoder dropped (receive) */
+} tn_sim_stats;
+
+typedef struct tn_sim_node {
+  /* What HELLO answers: identity, profile, capabilities, slot table. */
+  tn_link_hello_reply info;
+  uint32_t boot_count;       /* this boot's number, 1 on the first start */
+  uint16_t peer_max_payload; /* from the last HELLO; 0 before any */
+  tn_sim_storage storage;
+  tn_link_responder responder;
+  tn_sim_stats stats;
+} tn_sim_node;
+
+/* Boots the node: loads the identity from storage, or on the first start
+ * creates one (16 bytes from the entropy source) and writes it; loads or
+ * creates the slot table; increments and stores the boot counter.
+ * A stored region that is corrupt (size, magic or CRC) fails with
+ * TN_ERR_STORAGE and is never replaced: a node does not silently change its
+ * identity. Errors: TN_ERR_NULL, TN_ERR_ARG (bad configuration),
+ * TN_ERR_STORAGE, or the storage's or entropy source's own error. */
+tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg);
+
+/* A new link connection: forgets the response cache and the peer's
+ * max_payload. */
+void tn_sim_node_link_reset(tn_sim_node* node);
+
+/* Handles one decoded frame. On return *response points to the wire bytes to
+ * send (inside `node`, valid until the next call) and *response_len is their
+ * count, 0 when nothing is to be sent. HELLO -> HELLO_REPLY; PING -> PONG;
+ * other known types -> NACK TN_ERR_UNSUPPORTED; unknown types -> NACK
+ * TN_ERR_MSG_TYPE; undecodable payloads -> NACK TN_ERR_MSG_MALFORMED; a
+ * HELLO with another link version -> NACK TN_ERR_PROTOCOL_VERSION. NACK and
+ * ACK follow the link's rule: only requests that expect a response get one.
+ * Frames with the RESPONSE flag are ignored. Errors: TN_ERR_NULL, or an
+ * encoding failure (a bug). */
+tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
+                             const uint8_t** response, size_t* response_len);
+
+/* Sends `len` bytes to the peer; TN_OK or an error that stops receiving. */
+typedef tn_status (*tn_sim_write_fn)(void* ctx, const uint8_t* data,
+                                     size_t len);
+
+/* Feeds received bytes through `dec` and handles every complete frame,
+ * writing each response with `write`. Frames the decoder rejects are counted
+ * in stats.frames_rejected and otherwise ignored (the peer retries). Returns
+ * TN_OK, or the first error of `write` or of tn_sim_node_handle. */
+tn_status tn_sim_node_receive(tn_sim_node* node, tn_link_decoder* dec,
+                              const uint8_t* data, size_t size,
+                              tn_sim_write_fn write, void* write_ctx);
+
+/* ------------------------------------------------------------------------ */
+/* File-backed storage (host builds only)                                    */
+/* ------------------------------------------------------------------------ */
+
+#define TN_SIM_PATH_MAX 512u
+
+/* Regions as files <dir>/<name>.bin, replaced by writing <name>.bin.tmp and
+ * renaming it over the old file. */
+typedef struct tn_sim_file_storage {
+  char dir[TN_SIM_PATH_MAX];
+} tn_sim_file_storage;
+
+/* REQUIRES: `dir` exists. Errors: TN_ERR_NULL, TN_ERR_ARG (empty or longer
+ * than TN_SIM_PATH_MAX - 32 bytes). */
+tn_status tn_sim_file_storage_init(tn_sim_file_storage* fs, const char* dir);
+
+/* The storage interface over `fs` (borrowed). */
+tn_sim_storage tn_sim_file_storage_interface(tn_sim_file_storage* fs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TN_SIM_TN_SIM_H_ */
