@@ -6,7 +6,7 @@
 #
 # Environment: TINYFLEET_BUILD (default build/release), TINYFLEET_VAR
 # (default ./var), TINYFLEET_AGENTS (default 8), TINYFLEET_GRPC_PORT (7443),
-# TINYFLEET_HTTP_PORT (7080).
+# TINYFLEET_HTTP_PORT (7080); a port of 0 picks a free one.
 set -euo pipefail
 
 build=${TINYFLEET_BUILD:-build/release}
@@ -32,11 +32,23 @@ stop() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "run-demo: stopped; data kept in $var"
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 "$gateway_bin" --listen "127.0.0.1:$grpc_port" --http-listen "127.0.0.1:$http_port" \
-  --data-dir "$var/gateway" &
+  --data-dir "$var/gateway" >"$var/gateway.ports" &
 pids+=($!)
+
+# The gateway prints its bound ports first (they differ from the flags when
+# those ask for port 0).
+for _ in $(seq 1 300); do
+  grep -q grpc_port= "$var/gateway.ports" 2>/dev/null && break
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "run-demo: the gateway exited" >&2; exit 1; }
+  sleep 0.1
+done
+grpc_port=$(sed -n 's/.*grpc_port=\([0-9]*\).*/\1/p' "$var/gateway.ports")
+http_port=$(sed -n 's/.*http_port=\([0-9]*\).*/\1/p' "$var/gateway.ports")
+[[ -n $grpc_port ]] || { echo "run-demo: the gateway did not start" >&2; exit 1; }
 
 export TINYFLEET_ADDRESS="127.0.0.1:$grpc_port"
 export TINYFLEET_CA="$var/gateway/pki/ca.crt"
@@ -79,6 +91,7 @@ cat <<INFO
   tinyfleet is running.
     gRPC (TLS)   127.0.0.1:$grpc_port
     metrics      http://127.0.0.1:$http_port/metrics
+    dashboard    http://127.0.0.1:$http_port/  (sign in with an operator token)
     health       http://127.0.0.1:$http_port/healthz
     data         $var  (gateway.db, pki/, admin.token, fleet/)
 

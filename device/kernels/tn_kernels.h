@@ -438,7 +438,9 @@ tn_status tn_clamp_s8(tn_activation activation, size_t count, int8_t* data);
 /* TFLite int8 softmax over each of `rows` rows of `row_size` values: output
  * scale 1/256, zero point -128; fixed-point exp and reciprocal, no floats.
  * Max abs error vs float softmax, measured over the test set: see
- * docs/benchmarks/kernels.md. row_size in [1, 65535]. */
+ * docs/benchmarks/kernels.md. row_size in [1, 4095] (the Q12.19 sum of
+ * exps must not overflow); diff_min must keep min(255, -diff_min) <<
+ * input_left_shift within int32, as tn_softmax_s8_prepare() does. */
 tn_status tn_softmax_s8(const tn_softmax_params* params, int32_t rows,
                         int32_t row_size, const int8_t* input, int8_t* output);
 

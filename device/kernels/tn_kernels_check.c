@@ -5,6 +5,7 @@
  * inputs. Model-level validation happens once at load time in the runtime.
  */
 #include "kernels/tn_kernels_internal.h"
+#include "kernels/tn_pool_check.h"
 
 int tn_dims_valid(const tn_dims* d) {
   if (d->h < 1 || d->w < 1 || d->c < 1) return 0;
@@ -145,4 +146,34 @@ tn_status tn_check_fc_call(const tn_fc_params* params,
   }
   if (tn_check_activation(params->activation) != TN_OK) return TN_ERR_ARG;
   return tn_check_quant(quant, bias, out_features);
+}
+
+tn_status tn_check_pool_call(const tn_pool_params* p, const tn_dims* in,
+                             const int8_t* input, const tn_dims* out,
+                             const int8_t* output) {
+  if (p == NULL || in == NULL || input == NULL || out == NULL ||
+      output == NULL) {
+    return TN_ERR_NULL;
+  }
+  if (!tn_dims_valid(in) || !tn_dims_valid(out) || out->c != in->c) {
+    return TN_ERR_ARG;
+  }
+  if (!in_range(p->filter_h, 1, TN_KERNELS_MAX_DIM) ||
+      !in_range(p->filter_w, 1, TN_KERNELS_MAX_DIM) ||
+      !in_range(p->stride_h, 1, TN_KERNELS_MAX_DIM) ||
+      !in_range(p->stride_w, 1, TN_KERNELS_MAX_DIM) ||
+      !in_range(p->padding.top, 0, p->filter_h - 1) ||
+      !in_range(p->padding.bottom, 0, p->filter_h - 1) ||
+      !in_range(p->padding.left, 0, p->filter_w - 1) ||
+      !in_range(p->padding.right, 0, p->filter_w - 1)) {
+    return TN_ERR_ARG;
+  }
+  if ((int64_t)p->filter_h * p->filter_w > 65536) return TN_ERR_ARG;
+  if (tn_check_activation(p->activation) != TN_OK) return TN_ERR_ARG;
+  int32_t oh = tn_conv_out_extent(in->h, p->padding.top, p->padding.bottom,
+                                  p->filter_h, p->stride_h, 1);
+  int32_t ow = tn_conv_out_extent(in->w, p->padding.left, p->padding.right,
+                                  p->filter_w, p->stride_w, 1);
+  if (oh < 1 || ow < 1 || oh != out->h || ow != out->w) return TN_ERR_ARG;
+  return TN_OK;
 }

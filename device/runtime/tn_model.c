@@ -180,6 +180,12 @@ tn_status tn_model_output(tn_model* model, tn_tensor_view* view) {
   return view_of(model, model->blob.output_tensor, view);
 }
 
+tn_status tn_model_tensor(tn_model* model, uint32_t id, tn_tensor_view* view) {
+  if (model == NULL) return TN_ERR_NULL;
+  if (id >= model->blob.tensor_count) return TN_ERR_ARG;
+  return view_of(model, id, view);
+}
+
 tn_status tn_model_cut(tn_model* model, tn_tensor_view* view) {
   if (model == NULL) return TN_ERR_NULL;
   if (!model->blob.has_tail) return TN_ERR_NOT_FOUND;

@@ -572,6 +572,10 @@ tn_status tn_model_init(tn_model* model, const tn_blob* blob, void* arena,
 tn_status tn_model_input(tn_model* model, tn_tensor_view* view);
 /* The graph output (int8 tensor, or FP32 logits with a tail). */
 tn_status tn_model_output(tn_model* model, tn_tensor_view* view);
+/* Any tensor of the graph. Its bytes hold the tensor's value from the op
+ * that produces it until the plan reuses them for a later tensor (the
+ * input, the output and the cut are never reused). */
+tn_status tn_model_tensor(tn_model* model, uint32_t id, tn_tensor_view* view);
 /* The int8 cut tensor (the latent); TN_ERR_NOT_FOUND without a tail. It
  * may be overwritten (e.g. with a replayed latent) before tn_model_run_tail. */
 tn_status tn_model_cut(tn_model* model, tn_tensor_view* view);

@@ -4,10 +4,13 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <map>
 #include <future>
 #include <set>
 #include <thread>
 
+#include "agent/bridge/bridge.h"
 #include "agent/session/credentials.h"
 #include "agent/session/gateway_client.h"
 #include "agent/session/gateway_session.h"
@@ -428,6 +431,74 @@ TEST_F(GatewayAgentTest, LabelsFilterAndPageTheDeviceList) {
   greq.set_device_id("dev-doesnotexist");
   EXPECT_EQ(stub->GetDevice(c4.get(), greq, &dev).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// The whole chain: bridges reading their identity from virtual nodes over
+// the link, enrolling with tokens, and coming back with the same identities.
+TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {
+  auto tokens = gw_->CreateEnrollmentTokens(3);
+  boost::asio::thread_pool blocking(2);
+  auto make = [&](int i, const std::string& token) {
+    agent::BridgeOptions bo;
+    bo.name = "node" + std::to_string(i);
+    bo.credentials_dir = dir_.path() / bo.name / "credentials";
+    bo.endpoint = Endpoint();
+    bo.bootstrap_token = token;
+    bo.initial_backoff = std::chrono::milliseconds(50);
+    bo.max_backoff = std::chrono::milliseconds(200);
+    auto node_dir = dir_.path() / bo.name / "node";
+    return agent::Bridge::Create(
+        io_, bo,
+        [node_dir](agent::Strand strand) {
+          agent::VirtualNodeOptions vo;
+          vo.state_dir = node_dir;
+          vo.target = TN_TARGET_GAP8;
+          return std::move(agent::MakeVirtualNodeTransport(strand, vo)).value();
+        },
+        &blocking);
+  };
+  auto stop_all = [](std::vector<std::shared_ptr<agent::Bridge>>& bridges) {
+    for (auto& b : bridges) {
+      std::promise<void> done;
+      b->Stop([&] { done.set_value(); });
+      done.get_future().wait();
+    }
+  };
+  std::vector<std::shared_ptr<agent::Bridge>> bridges;
+  for (int i = 0; i < 3; ++i) bridges.push_back(make(i, tokens[i]));
+  for (auto& b : bridges) b->Start();
+  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  std::map<std::string, std::string> hw_by_id;
+  auto listed = List();
+  for (const auto& d : listed.devices()) {
+    EXPECT_EQ(d.node().target(), v1::TARGET_PROFILE_GAP8);
+    EXPECT_EQ(d.node().transport(), "virtual");
+    EXPECT_EQ(d.node().hardware_id().size(), 32u);
+    EXPECT_EQ(d.node().slots_size(), 2);
+    hw_by_id[d.device_id()] = d.node().hardware_id();
+  }
+  EXPECT_EQ(hw_by_id.size(), 3u);
+  stop_all(bridges);
+  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 0; }));
+
+  // Restarted without tokens: credentials and node identities come from disk.
+  bridges.clear();
+  for (int i = 0; i < 3; ++i) bridges.push_back(make(i, ""));
+  for (auto& b : bridges) b->Start();
+  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  auto relisted = List();
+  for (const auto& d : relisted.devices()) {
+    ASSERT_TRUE(hw_by_id.count(d.device_id()));
+    EXPECT_EQ(hw_by_id[d.device_id()], d.node().hardware_id());
+  }
+  // A node without credentials and without a token waits for an operator.
+  auto lonely = make(9, "");
+  lonely->Start();
+  EXPECT_TRUE(WaitFor(
+      [&] { return lonely->state() == agent::BridgeState::kEnrollmentRefused; }));
+  bridges.push_back(lonely);
+  stop_all(bridges);
+  blocking.join();
 }
 
 }  // namespace

@@ -90,32 +90,45 @@ static void fill_weighted(fixture_model* m, tn_op_desc* op, uint32_t rows,
   m->quant_words += 3u * rows;
 }
 
-uint16_t fx_conv(fixture_model* m, uint8_t type, uint16_t in, uint32_t out_c,
-                 uint8_t k, uint8_t stride, uint8_t pad, uint8_t bits,
-                 int8_t act_min, int8_t act_max) {
+uint16_t fx_conv_rect(fixture_model* m, uint8_t type, uint16_t in,
+                      uint32_t out_c, const fx_window* win, uint8_t bits,
+                      int8_t act_min, int8_t act_max) {
   const tn_tensor_desc* x = &m->tensors[in];
-  uint32_t kk = type == TN_OP_PWCONV ? 1u : k;
-  uint32_t s = type == TN_OP_PWCONV ? 1u : stride;
-  uint32_t p = type == TN_OP_PWCONV ? 0u : pad;
-  uint32_t oh = (x->h + 2u * p - kk) / s + 1u;
-  uint32_t ow = (x->w + 2u * p - kk) / s + 1u;
+  fx_window one = {1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+  const fx_window* g = type == TN_OP_PWCONV ? &one : win;
+  uint32_t eh = (g->kh - 1u) * g->dh + 1u, ew = (g->kw - 1u) * g->dw + 1u;
+  uint32_t oh = (x->h + g->pt + g->pb - eh) / g->sh + 1u;
+  uint32_t ow = (x->w + g->pl + g->pr - ew) / g->sw + 1u;
   if (type == TN_OP_DWCONV2D) out_c = x->c;
-  uint32_t red = type == TN_OP_CONV2D     ? kk * kk * x->c
-                 : type == TN_OP_DWCONV2D ? kk * kk
+  uint32_t red = type == TN_OP_CONV2D     ? (uint32_t)g->kh * g->kw * x->c
+                 : type == TN_OP_DWCONV2D ? (uint32_t)g->kh * g->kw
                                           : x->c;
   uint16_t out = fx_tensor(m, TN_DTYPE_INT8, oh, ow, out_c, 0.05f,
                            tn_rng_range(&m->rng, -20, 20));
   tn_op_desc* op = new_op(m, type, in);
   op->output = out;
-  op->kernel_h = op->kernel_w = (uint8_t)kk;
-  op->stride_h = op->stride_w = (uint8_t)s;
-  op->dilation_h = op->dilation_w = 1;
-  op->pad_top = op->pad_bottom = op->pad_left = op->pad_right = (uint8_t)p;
+  op->kernel_h = g->kh;
+  op->kernel_w = g->kw;
+  op->stride_h = g->sh;
+  op->stride_w = g->sw;
+  op->dilation_h = g->dh;
+  op->dilation_w = g->dw;
+  op->pad_top = g->pt;
+  op->pad_bottom = g->pb;
+  op->pad_left = g->pl;
+  op->pad_right = g->pr;
   op->weight_bits = bits;
   op->act_min = act_min;
   op->act_max = act_max;
   fill_weighted(m, op, out_c, red);
   return out;
+}
+
+uint16_t fx_conv(fixture_model* m, uint8_t type, uint16_t in, uint32_t out_c,
+                 uint8_t k, uint8_t stride, uint8_t pad, uint8_t bits,
+                 int8_t act_min, int8_t act_max) {
+  fx_window w = {k, k, stride, stride, 1, 1, pad, pad, pad, pad};
+  return fx_conv_rect(m, type, in, out_c, &w, bits, act_min, act_max);
 }
 
 uint16_t fx_fc(fixture_model* m, uint16_t in, uint32_t out_n, uint8_t bits) {
@@ -346,4 +359,27 @@ void fx_small_cnn(fixture_model* m, uint64_t seed, int with_tail) {
   uint16_t g = fx_avgpool_f32(m, r, 2, 2);
   uint16_t y = fx_fc_f32(m, g, 4);
   fx_finish(m, y);
+}
+
+void fx_ds_cnn(fixture_model* m, uint64_t seed, int with_tail) {
+  fx_init(m, seed, 49, 10, 1);
+  /* conv 10x4, stride 2, "same" padding: 49x10 -> 25x5x64. */
+  fx_window w1 = {10, 4, 2, 2, 1, 1, 4, 5, 1, 1};
+  uint16_t x = fx_conv_rect(m, TN_OP_CONV2D, m->graph.input_tensor, 64, &w1, 8,
+                            0, 127);
+  m->ops[m->graph.op_count - 1].act_min = (int8_t)m->tensors[x].zero_point;
+  for (int i = 0; i < 4; ++i) {
+    x = fx_conv(m, TN_OP_DWCONV2D, x, 64, 3, 1, 1, 8, 0, 127);
+    m->ops[m->graph.op_count - 1].act_min = (int8_t)m->tensors[x].zero_point;
+    x = fx_conv(m, TN_OP_PWCONV, x, 64, 1, 1, 0, 8, 0, 127);
+    m->ops[m->graph.op_count - 1].act_min = (int8_t)m->tensors[x].zero_point;
+  }
+  x = fx_global_avgpool(m, x);
+  if (with_tail) {
+    uint16_t f = fx_cut(m, x);
+    x = fx_fc_f32(m, f, 12);
+  } else {
+    x = fx_fc(m, x, 12, 8);
+  }
+  fx_finish(m, x);
 }

@@ -49,6 +49,14 @@ uint16_t fx_tensor(fixture_model* m, uint8_t dtype, uint32_t h, uint32_t w,
 uint16_t fx_conv(fixture_model* m, uint8_t type, uint16_t in, uint32_t out_c,
                  uint8_t k, uint8_t stride, uint8_t pad, uint8_t bits,
                  int8_t act_min, int8_t act_max);
+/* A general window: kernel, stride, dilation, padding (top, bottom, left,
+ * right). */
+typedef struct fx_window {
+  uint8_t kh, kw, sh, sw, dh, dw, pt, pb, pl, pr;
+} fx_window;
+uint16_t fx_conv_rect(fixture_model* m, uint8_t type, uint16_t in,
+                      uint32_t out_c, const fx_window* win, uint8_t bits,
+                      int8_t act_min, int8_t act_max);
 uint16_t fx_fc(fixture_model* m, uint16_t in, uint32_t out_n, uint8_t bits);
 /* MAXPOOL / AVGPOOL (same quantization as the input). */
 uint16_t fx_pool(fixture_model* m, uint8_t type, uint16_t in, uint8_t k,
@@ -82,5 +90,11 @@ tn_status fx_build(fixture_model* m, tn_target target, int reserve_signature,
  * on a [10, 8, 3] input; with_tail adds an FP32 tail after the pool
  * (dequantize -> pointwise -> ReLU -> avgpool -> FC). */
 void fx_small_cnn(fixture_model* m, uint64_t seed, int with_tail);
+
+/* DS-CNN-S-like keyword spotting network on a [49, 10, 1] MFCC input:
+ * conv 10x4 / 2 (64 channels, ReLU), 4 x (depthwise 3x3 + pointwise 64,
+ * ReLU), global average pool, FC to 12 classes (int8, or the FP32 tail
+ * with_tail: the pooled 64-vector is the cut). About 2.7 M MACs. */
+void fx_ds_cnn(fixture_model* m, uint64_t seed, int with_tail);
 
 #endif /* TESTS_DEVICE_RUNTIME_MODEL_FIXTURE_H_ */

@@ -1,0 +1,42 @@
+/*
+ * int8 max pooling (TFLite MAX_POOL_2D int8): the largest input value over
+ * the part of each window inside the image, then the fused clamp. Input and
+ * output share scale and zero point.
+ */
+#include "kernels/tn_pool_check.h"
+
+tn_status tn_maxpool_s8(const tn_pool_params* params,
+                        const tn_dims* input_dims, const int8_t* input,
+                        const tn_dims* output_dims, int8_t* output) {
+  tn_status st =
+      tn_check_pool_call(params, input_dims, input, output_dims, output);
+  if (st != TN_OK) return st;
+  const int32_t in_h = input_dims->h, in_w = input_dims->w;
+  const int32_t c = input_dims->c;
+  for (int32_t oy = 0; oy < output_dims->h; ++oy) {
+    const int32_t y0 = oy * params->stride_h - params->padding.top;
+    const int32_t ky0 = y0 < 0 ? -y0 : 0;
+    const int32_t ky1 =
+        in_h - y0 < params->filter_h ? in_h - y0 : params->filter_h;
+    for (int32_t ox = 0; ox < output_dims->w; ++ox) {
+      const int32_t x0 = ox * params->stride_w - params->padding.left;
+      const int32_t kx0 = x0 < 0 ? -x0 : 0;
+      const int32_t kx1 =
+          in_w - x0 < params->filter_w ? in_w - x0 : params->filter_w;
+      int8_t* out = output + ((size_t)oy * output_dims->w + ox) * c;
+      for (int32_t ch = 0; ch < c; ++ch) {
+        int32_t best = -128;
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+          const int8_t* row =
+              input + ((size_t)(y0 + ky) * in_w + (size_t)(x0 + kx0)) * c + ch;
+          for (int32_t i = 0; i < kx1 - kx0; ++i) {
+            if (row[(size_t)i * c] > best) best = row[(size_t)i * c];
+          }
+        }
+        out[ch] = (int8_t)tn_clamp32(best, params->activation.min,
+                                     params->activation.max);
+      }
+    }
+  }
+  return TN_OK;
+}
