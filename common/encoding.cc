@@ -127,7 +127,8 @@ Status WriteFileAtomic(const std::filesystem::path& path,
       if (errno == EINTR) continue;
       int e = errno;
       ::close(fd);
-      return UnavailableError("write " + tmp.string() + ": " + std::strerror(e));
+      return UnavailableError("write " + tmp.string() + ": " +
+                              std::strerror(e));
     }
     off += static_cast<size_t>(n);
   }

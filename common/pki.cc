@@ -26,12 +26,13 @@ using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>>;
 using BnPtr = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ExtPtr =
-    std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+using ExtPtr = std::unique_ptr<X509_EXTENSION,
+                               Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
 using StorePtr =
     std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr =
-    std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
+    std::unique_ptr<X509_STORE_CTX,
+                    Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 
 // Drains OpenSSL's error queue into a message.
 std::string SslError(const std::string& what) {
@@ -164,7 +165,8 @@ Status AddExtension(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
   ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
   if (!ext || !X509_add_ext(cert, ext.get(), -1)) {
-    return InternalError(SslError(std::string("cannot add extension ") + value));
+    return InternalError(
+        SslError(std::string("cannot add extension ") + value));
   }
   return Status::Ok();
 }
@@ -179,7 +181,8 @@ Status SetRandomSerial(X509* cert) {
   return Status::Ok();
 }
 
-Status SetValidity(X509* cert, const Clock& clock, std::chrono::hours validity) {
+Status SetValidity(X509* cert, const Clock& clock,
+                   std::chrono::hours validity) {
   time_t now = static_cast<time_t>(clock.NowUnixMillis() / 1000);
   if (!ASN1_TIME_set(X509_getm_notBefore(cert), now - 300) ||
       !ASN1_TIME_set(X509_getm_notAfter(cert),
@@ -267,11 +270,12 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Create(
       !X509_set_pubkey(cert, impl->key.get())) {
     return InternalError(SslError("cannot create CA certificate"));
   }
-  TF_RETURN_IF_ERROR(
-      AddExtension(cert, cert, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  TF_RETURN_IF_ERROR(AddExtension(cert, cert, NID_basic_constraints,
+                                  "critical,CA:TRUE,pathlen:0"));
   TF_RETURN_IF_ERROR(
       AddExtension(cert, cert, NID_key_usage, "critical,keyCertSign,cRLSign"));
-  TF_RETURN_IF_ERROR(AddExtension(cert, cert, NID_subject_key_identifier, "hash"));
+  TF_RETURN_IF_ERROR(
+      AddExtension(cert, cert, NID_subject_key_identifier, "hash"));
   if (!X509_sign(cert, impl->key.get(), EVP_sha256())) {
     return InternalError(SslError("cannot self-sign CA"));
   }
@@ -297,9 +301,10 @@ Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::Load(
       new CertificateAuthority(std::move(impl), std::move(pem)));
 }
 
-Result<std::unique_ptr<CertificateAuthority>> CertificateAuthority::LoadOrCreate(
-    const std::filesystem::path& dir, const std::string& name,
-    const Clock& clock) {
+Result<std::unique_ptr<CertificateAuthority>>
+CertificateAuthority::LoadOrCreate(const std::filesystem::path& dir,
+                                   const std::string& name,
+                                   const Clock& clock) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
@@ -354,10 +359,13 @@ Result<IssuedCertificate> CertificateAuthority::SignClientCsr(
   TF_RETURN_IF_ERROR(SetValidity(c, clock, validity));
   TF_RETURN_IF_ERROR(SetCommonName(X509_get_subject_name(c), common_name));
   X509* issuer = impl_->cert.get();
-  TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_basic_constraints, "critical,CA:FALSE"));
-  TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_key_usage, "critical,digitalSignature"));
+  TF_RETURN_IF_ERROR(
+      AddExtension(c, issuer, NID_basic_constraints, "critical,CA:FALSE"));
+  TF_RETURN_IF_ERROR(
+      AddExtension(c, issuer, NID_key_usage, "critical,digitalSignature"));
   TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_ext_key_usage, "clientAuth"));
-  TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_authority_key_identifier, "keyid"));
+  TF_RETURN_IF_ERROR(
+      AddExtension(c, issuer, NID_authority_key_identifier, "keyid"));
   if (!X509_sign(c, impl_->key.get(), EVP_sha256())) {
     return InternalError(SslError("cannot sign certificate"));
   }
@@ -383,17 +391,20 @@ CertificateAuthority::IssueServerCertificate(
   TF_RETURN_IF_ERROR(SetValidity(c, clock, validity));
   TF_RETURN_IF_ERROR(SetCommonName(X509_get_subject_name(c), common_name));
   std::string san;
-  for (const auto& d : dns_names) san += (san.empty() ? "" : ",") + ("DNS:" + d);
+  for (const auto& d : dns_names)
+    san += (san.empty() ? "" : ",") + ("DNS:" + d);
   for (const auto& ip : ip_addresses) {
     san += (san.empty() ? "" : ",") + ("IP:" + ip);
   }
   X509* issuer = impl_->cert.get();
-  TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_basic_constraints, "critical,CA:FALSE"));
+  TF_RETURN_IF_ERROR(
+      AddExtension(c, issuer, NID_basic_constraints, "critical,CA:FALSE"));
   TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_key_usage,
                                   "critical,digitalSignature,keyEncipherment"));
   TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_ext_key_usage, "serverAuth"));
   if (!san.empty()) {
-    TF_RETURN_IF_ERROR(AddExtension(c, issuer, NID_subject_alt_name, san.c_str()));
+    TF_RETURN_IF_ERROR(
+        AddExtension(c, issuer, NID_subject_alt_name, san.c_str()));
   }
   if (!X509_sign(c, impl_->key.get(), EVP_sha256())) {
     return InternalError(SslError("cannot sign server certificate"));
@@ -418,15 +429,14 @@ Result<GatewayPki> LoadOrCreateGatewayPki(const std::filesystem::path& dir,
   }
   std::vector<std::string> dns, ips;
   for (const auto& h : hosts) {
-    bool is_ip = !h.empty() && (h.find_first_not_of("0123456789.") ==
-                                    std::string::npos ||
-                                h.find(':') != std::string::npos);
+    bool is_ip = !h.empty() &&
+                 (h.find_first_not_of("0123456789.") == std::string::npos ||
+                  h.find(':') != std::string::npos);
     (is_ip ? ips : dns).push_back(h);
   }
-  TF_ASSIGN_OR_RETURN(auto issued,
-                      pki.ca->IssueServerCertificate(
-                          "tinyfleet gateway", dns, ips,
-                          std::chrono::hours(24 * 825), clock));
+  TF_ASSIGN_OR_RETURN(auto issued, pki.ca->IssueServerCertificate(
+                                       "tinyfleet gateway", dns, ips,
+                                       std::chrono::hours(24 * 825), clock));
   TF_RETURN_IF_ERROR(WriteFileAtomic(key_path, issued.first, 0600));
   TF_RETURN_IF_ERROR(WriteFileAtomic(cert_path, issued.second, 0644));
   pki.server_key_pem = std::move(issued.first);

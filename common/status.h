@@ -115,7 +115,7 @@ inline Status DeadlineExceededError(std::string m) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     if (std::get<Status>(v_).ok()) {
       v_ = InternalError("Result constructed from an OK status");
@@ -133,9 +133,7 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
 
   // OK when a value is held.
-  Status status() const {
-    return ok() ? Status() : std::get<Status>(v_);
-  }
+  Status status() const { return ok() ? Status() : std::get<Status>(v_); }
 
  private:
   std::variant<T, Status> v_;
@@ -147,17 +145,16 @@ class [[nodiscard]] Result {
 #define TF_STATUS_CONCAT_(a, b) TF_STATUS_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function when `expr` is not OK.
-#define TF_RETURN_IF_ERROR(expr)                          \
-  do {                                                    \
-    ::tinyfleet::Status tf_status_ = (expr);              \
-    if (!tf_status_.ok()) return tf_status_;              \
+#define TF_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::tinyfleet::Status tf_status_ = (expr); \
+    if (!tf_status_.ok()) return tf_status_; \
   } while (0)
 
 // `TF_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from a Result or returns
 // its error.
-#define TF_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  TF_ASSIGN_OR_RETURN_IMPL_(TF_STATUS_CONCAT_(tf_result_, __LINE__), lhs, \
-                            expr)
+#define TF_ASSIGN_OR_RETURN(lhs, expr) \
+  TF_ASSIGN_OR_RETURN_IMPL_(TF_STATUS_CONCAT_(tf_result_, __LINE__), lhs, expr)
 #define TF_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.ok()) return tmp.status();             \

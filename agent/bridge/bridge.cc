@@ -9,18 +9,26 @@ namespace asio = boost::asio;
 
 const char* BridgeStateName(BridgeState s) {
   switch (s) {
-    case BridgeState::kStarting: return "starting";
-    case BridgeState::kNodeUnavailable: return "node-unavailable";
-    case BridgeState::kEnrolling: return "enrolling";
-    case BridgeState::kEnrollmentRefused: return "enrollment-refused";
-    case BridgeState::kConnecting: return "connecting";
-    case BridgeState::kOnline: return "online";
-    case BridgeState::kStopped: return "stopped";
+    case BridgeState::kStarting:
+      return "starting";
+    case BridgeState::kNodeUnavailable:
+      return "node-unavailable";
+    case BridgeState::kEnrolling:
+      return "enrolling";
+    case BridgeState::kEnrollmentRefused:
+      return "enrollment-refused";
+    case BridgeState::kConnecting:
+      return "connecting";
+    case BridgeState::kOnline:
+      return "online";
+    case BridgeState::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
 
-std::shared_ptr<Bridge> Bridge::Create(asio::io_context& io, BridgeOptions options,
+std::shared_ptr<Bridge> Bridge::Create(asio::io_context& io,
+                                       BridgeOptions options,
                                        TransportFactory transport,
                                        asio::thread_pool* blocking) {
   return std::shared_ptr<Bridge>(
@@ -29,8 +37,11 @@ std::shared_ptr<Bridge> Bridge::Create(asio::io_context& io, BridgeOptions optio
 
 Bridge::Bridge(asio::io_context& io, BridgeOptions options,
                TransportFactory transport, asio::thread_pool* blocking)
-    : io_(io), strand_(asio::make_strand(io)), options_(std::move(options)),
-      transport_factory_(std::move(transport)), blocking_(blocking),
+    : io_(io),
+      strand_(asio::make_strand(io)),
+      options_(std::move(options)),
+      transport_factory_(std::move(transport)),
+      blocking_(blocking),
       retry_timer_(strand_) {}
 
 std::string Bridge::device_id() const {
@@ -58,14 +69,15 @@ void Bridge::SetState(BridgeState s, const std::string& error) {
 
 void Bridge::Start() {
   asio::post(strand_, [self = shared_from_this()] {
-    self->link_ = NodeLink::Create(self->strand_, self->transport_factory_(self->strand_),
-                                   self->options_.link);
+    self->link_ =
+        NodeLink::Create(self->strand_, self->transport_factory_(self->strand_),
+                         self->options_.link);
     std::weak_ptr<Bridge> weak = self;
     self->link_->OnDisconnected([weak](const Status& why) {
       auto b = weak.lock();
       if (!b || b->stopping_) return;
-      TF_LOG(kWarning, "bridge") << b->options_.name << ": node link lost: "
-                                 << why.ToString();
+      TF_LOG(kWarning, "bridge")
+          << b->options_.name << ": node link lost: " << why.ToString();
       b->retry_timer_.expires_after(b->options_.node_retry);
       b->retry_timer_.async_wait([weak](boost::system::error_code ec) {
         if (auto bb = weak.lock(); bb && !ec) bb->ConnectNode();
@@ -85,7 +97,8 @@ void Bridge::ConnectNode() {
       if (b->state() != BridgeState::kOnline) {
         b->SetState(BridgeState::kNodeUnavailable, info.status().ToString());
       }
-      TF_LOG(kDebug, "bridge") << b->options_.name << ": " << info.status().ToString();
+      TF_LOG(kDebug, "bridge")
+          << b->options_.name << ": " << info.status().ToString();
       b->retry_timer_.expires_after(b->options_.node_retry);
       b->retry_timer_.async_wait([weak](boost::system::error_code ec) {
         if (auto bb = weak.lock(); bb && !ec) bb->ConnectNode();
@@ -111,7 +124,8 @@ void Bridge::OnNodeInfo(v1::NodeInfo info) {
   }
   if (creds.status().code() != StatusCode::kNotFound) {
     SetState(BridgeState::kEnrollmentRefused, creds.status().ToString());
-    TF_LOG(kError, "bridge") << options_.name << ": " << creds.status().ToString();
+    TF_LOG(kError, "bridge")
+        << options_.name << ": " << creds.status().ToString();
     return;
   }
   EnrollThenStart();
@@ -121,8 +135,8 @@ void Bridge::EnrollThenStart() {
   if (options_.bootstrap_token.empty()) {
     SetState(BridgeState::kEnrollmentRefused,
              "not enrolled and no bootstrap token given");
-    TF_LOG(kError, "bridge") << options_.name
-                             << ": not enrolled and no bootstrap token given";
+    TF_LOG(kError, "bridge")
+        << options_.name << ": not enrolled and no bootstrap token given";
     return;
   }
   SetState(BridgeState::kEnrolling);
@@ -132,35 +146,39 @@ void Bridge::EnrollThenStart() {
     node = node_info_;
   }
   asio::post(*blocking_, [self = shared_from_this(), node] {
-    auto creds = Enroll(self->options_.endpoint, self->options_.bootstrap_token, node,
-                        AgentVersion(), std::chrono::seconds(30));
+    auto creds = Enroll(self->options_.endpoint, self->options_.bootstrap_token,
+                        node, AgentVersion(), std::chrono::seconds(30));
     Status saved = Status::Ok();
-    if (creds.ok()) saved = SaveCredentials(self->options_.credentials_dir, *creds);
-    asio::post(self->strand_, [self, creds = std::move(creds), saved]() mutable {
-      if (self->stopping_) return;
-      if (creds.ok() && saved.ok()) {
-        TF_LOG(kInfo, "bridge") << self->options_.name << ": enrolled as "
-                                << creds->device_id;
-        self->StartSession(std::move(creds).value());
-        return;
-      }
-      Status err = creds.ok() ? saved : creds.status();
-      if (err.code() == StatusCode::kUnauthenticated ||
-          err.code() == StatusCode::kInvalidArgument) {
-        self->SetState(BridgeState::kEnrollmentRefused, err.ToString());
-        TF_LOG(kError, "bridge") << self->options_.name << ": " << err.ToString();
-        return;
-      }
-      // Gateway unreachable or busy: try again later.
-      self->SetState(BridgeState::kEnrolling, err.ToString());
-      int64_t ms = std::min<int64_t>(self->options_.max_backoff.count(),
-                                     self->options_.initial_backoff.count()
-                                         << std::min(self->enroll_attempt_++, 10));
-      self->retry_timer_.expires_after(std::chrono::milliseconds(ms));
-      self->retry_timer_.async_wait([self](boost::system::error_code ec) {
-        if (!ec) self->EnrollThenStart();
-      });
-    });
+    if (creds.ok())
+      saved = SaveCredentials(self->options_.credentials_dir, *creds);
+    asio::post(
+        self->strand_, [self, creds = std::move(creds), saved]() mutable {
+          if (self->stopping_) return;
+          if (creds.ok() && saved.ok()) {
+            TF_LOG(kInfo, "bridge")
+                << self->options_.name << ": enrolled as " << creds->device_id;
+            self->StartSession(std::move(creds).value());
+            return;
+          }
+          Status err = creds.ok() ? saved : creds.status();
+          if (err.code() == StatusCode::kUnauthenticated ||
+              err.code() == StatusCode::kInvalidArgument) {
+            self->SetState(BridgeState::kEnrollmentRefused, err.ToString());
+            TF_LOG(kError, "bridge")
+                << self->options_.name << ": " << err.ToString();
+            return;
+          }
+          // Gateway unreachable or busy: try again later.
+          self->SetState(BridgeState::kEnrolling, err.ToString());
+          int64_t ms =
+              std::min<int64_t>(self->options_.max_backoff.count(),
+                                self->options_.initial_backoff.count()
+                                    << std::min(self->enroll_attempt_++, 10));
+          self->retry_timer_.expires_after(std::chrono::milliseconds(ms));
+          self->retry_timer_.async_wait([self](boost::system::error_code ec) {
+            if (!ec) self->EnrollThenStart();
+          });
+        });
   });
 }
 

@@ -50,7 +50,8 @@ const char* BridgeStateName(BridgeState s);
 
 class Bridge : public std::enable_shared_from_this<Bridge> {
  public:
-  using TransportFactory = std::function<std::unique_ptr<ByteTransport>(Strand)>;
+  using TransportFactory =
+      std::function<std::unique_ptr<ByteTransport>(Strand)>;
 
   // `blocking` must outlive the bridge.
   static std::shared_ptr<Bridge> Create(boost::asio::io_context& io,

@@ -54,16 +54,18 @@ int main(int argc, char** argv) {
   bool insecure = false, exit_when_online = false;
   po::options_description desc("tinyfleet-fleetsim options");
   desc.add_options()("help,h", "show this help")(
-      "agents", po::value(&agents)->default_value(8), "number of agent + node pairs")(
+      "agents", po::value(&agents)->default_value(8),
+      "number of agent + node pairs")(
       "gateway", po::value(&gateway)->default_value("127.0.0.1:7443"),
-      "gateway gRPC address")(
-      "ca", po::value(&ca_file), "the gateway's CA certificate")(
+      "gateway gRPC address")("ca", po::value(&ca_file),
+                              "the gateway's CA certificate")(
       "state-dir", po::value(&state_dir)->default_value("./var/fleet"),
       "per-node credentials and node state")(
       "tokens-file", po::value(&tokens_file),
       "bootstrap tokens (one per line) for nodes not yet enrolled")(
-      "target", po::value(&target)->default_value("gap9"), "host, gap8 or gap9")(
-      "threads", po::value(&threads)->default_value(2), "io threads")(
+      "target", po::value(&target)->default_value("gap9"),
+      "host, gap8 or gap9")("threads", po::value(&threads)->default_value(2),
+                            "io threads")(
       "enroll-threads", po::value(&enroll_threads)->default_value(4),
       "threads for key generation and enrollment")(
       "report-ms", po::value(&report_ms)->default_value(5000),
@@ -72,8 +74,10 @@ int main(int argc, char** argv) {
       "exit once every node is online (after --hold-seconds)")(
       "hold-seconds", po::value(&hold_s)->default_value(0),
       "with --exit-when-online: stay online this long before exiting")(
-      "insecure", po::bool_switch(&insecure), "gateway runs with --insecure-dev")(
-      "log-level", po::value(&log_level)->default_value("warning"), "log level");
+      "insecure", po::bool_switch(&insecure),
+      "gateway runs with --insecure-dev")(
+      "log-level", po::value(&log_level)->default_value("warning"),
+      "log level");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -88,13 +92,13 @@ int main(int argc, char** argv) {
   }
   LogLevel level;
   if (!ParseLogLevel(log_level, &level) || agents < 1 || agents > 100000 ||
-      threads < 1 || threads > 64 || enroll_threads < 1 || enroll_threads > 64 ||
-      report_ms < 0 || hold_s < 0) {
+      threads < 1 || threads > 64 || enroll_threads < 1 ||
+      enroll_threads > 64 || report_ms < 0 || hold_s < 0) {
     std::cerr << "tinyfleet-fleetsim: bad option value (see --help)\n";
     return 2;
   }
   SetMinLogLevel(level);
-  tn_target tgt = target == "host" ? TN_TARGET_HOST
+  tn_target tgt = target == "host"   ? TN_TARGET_HOST
                   : target == "gap8" ? TN_TARGET_GAP8
                   : target == "gap9" ? TN_TARGET_GAP9
                                      : TN_TARGET_UNSPECIFIED;
@@ -106,7 +110,8 @@ int main(int argc, char** argv) {
   if (!insecure) {
     auto ca = ReadFile(ca_file);
     if (ca_file.empty() || !ca.ok()) {
-      std::cerr << "tinyfleet-fleetsim: --ca FILE is required (or --insecure)\n";
+      std::cerr
+          << "tinyfleet-fleetsim: --ca FILE is required (or --insecure)\n";
       return 2;
     }
     ep.ca_pem = *ca;
@@ -169,7 +174,8 @@ int main(int argc, char** argv) {
     }
   };
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) { asio::post(io, stop_all); });
+  signals.async_wait(
+      [&](boost::system::error_code, int) { asio::post(io, stop_all); });
 
   asio::steady_timer ticker(io);
   bool all_online_seen = false;
@@ -187,18 +193,22 @@ int main(int argc, char** argv) {
       double secs = std::chrono::duration<double>(now - start).count();
       if (!all_online_seen && online == bridges.size()) {
         all_online_seen = true;
-        std::cout << "fleetsim: all " << online << " nodes online after " << std::fixed
-                  << std::setprecision(2) << secs << " s (rss " << RssKib() / 1024
-                  << " MiB)" << std::endl;
+        std::cout << "fleetsim: all " << online << " nodes online after "
+                  << std::fixed << std::setprecision(2) << secs << " s (rss "
+                  << RssKib() / 1024 << " MiB)" << std::endl;
         if (exit_when_online) {
           auto hold = std::make_shared<asio::steady_timer>(io);
-          hold->expires_after(std::chrono::milliseconds(static_cast<int64_t>(hold_s * 1000)));
-          hold->async_wait([&, hold](boost::system::error_code) { stop_all(); });
+          hold->expires_after(
+              std::chrono::milliseconds(static_cast<int64_t>(hold_s * 1000)));
+          hold->async_wait(
+              [&, hold](boost::system::error_code) { stop_all(); });
         }
       }
-      if (report_ms > 0 && now - last_report >= std::chrono::milliseconds(report_ms)) {
+      if (report_ms > 0 &&
+          now - last_report >= std::chrono::milliseconds(report_ms)) {
         last_report = now;
-        std::cout << "fleetsim: " << online << "/" << bridges.size() << " online";
+        std::cout << "fleetsim: " << online << "/" << bridges.size()
+                  << " online";
         if (refused) std::cout << ", " << refused << " without enrollment";
         std::cout << std::endl;
       }

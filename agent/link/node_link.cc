@@ -16,25 +16,39 @@ Status LinkError(tn_status st, const char* what) {
 
 v1::SlotState ToSlotState(uint8_t s) {
   switch (s) {
-    case TN_LINK_SLOT_EMPTY: return v1::SLOT_STATE_EMPTY;
-    case TN_LINK_SLOT_VALID: return v1::SLOT_STATE_VALID;
-    case TN_LINK_SLOT_ACTIVE: return v1::SLOT_STATE_ACTIVE;
-    case TN_LINK_SLOT_PENDING_CONFIRM: return v1::SLOT_STATE_PENDING_CONFIRM;
-    case TN_LINK_SLOT_FAILED: return v1::SLOT_STATE_FAILED;
-    default: return v1::SLOT_STATE_UNSPECIFIED;
+    case TN_LINK_SLOT_EMPTY:
+      return v1::SLOT_STATE_EMPTY;
+    case TN_LINK_SLOT_VALID:
+      return v1::SLOT_STATE_VALID;
+    case TN_LINK_SLOT_ACTIVE:
+      return v1::SLOT_STATE_ACTIVE;
+    case TN_LINK_SLOT_PENDING_CONFIRM:
+      return v1::SLOT_STATE_PENDING_CONFIRM;
+    case TN_LINK_SLOT_FAILED:
+      return v1::SLOT_STATE_FAILED;
+    default:
+      return v1::SLOT_STATE_UNSPECIFIED;
   }
 }
 }  // namespace
 
 v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& r, const char* transport) {
   v1::NodeInfo n;
-  n.set_hardware_id(HexEncode(std::span<const uint8_t>(r.hardware_id, TN_LINK_HARDWARE_ID_SIZE)));
+  n.set_hardware_id(HexEncode(
+      std::span<const uint8_t>(r.hardware_id, TN_LINK_HARDWARE_ID_SIZE)));
   n.set_firmware_version(r.firmware_version);
   switch (r.target) {
-    case TN_TARGET_HOST: n.set_target(v1::TARGET_PROFILE_HOST); break;
-    case TN_TARGET_GAP8: n.set_target(v1::TARGET_PROFILE_GAP8); break;
-    case TN_TARGET_GAP9: n.set_target(v1::TARGET_PROFILE_GAP9); break;
-    default: break;
+    case TN_TARGET_HOST:
+      n.set_target(v1::TARGET_PROFILE_HOST);
+      break;
+    case TN_TARGET_GAP8:
+      n.set_target(v1::TARGET_PROFILE_GAP8);
+      break;
+    case TN_TARGET_GAP9:
+      n.set_target(v1::TARGET_PROFILE_GAP9);
+      break;
+    default:
+      break;
   }
   n.set_capabilities(r.capabilities);
   n.set_transport(transport);
@@ -45,24 +59,26 @@ v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& r, const char* transport) {
     bool zero = true;
     for (uint8_t b : r.slots[i].model_id) zero = zero && b == 0;
     if (!zero) {
-      s->set_model_id(HexEncode(std::span<const uint8_t>(r.slots[i].model_id,
-                                                         TN_LINK_MODEL_ID_SIZE)));
+      s->set_model_id(HexEncode(std::span<const uint8_t>(
+          r.slots[i].model_id, TN_LINK_MODEL_ID_SIZE)));
     }
     s->set_model_version(r.slots[i].model_version);
   }
   return n;
 }
 
-std::shared_ptr<NodeLink> NodeLink::Create(Strand strand,
-                                           std::unique_ptr<ByteTransport> transport,
-                                           NodeLinkOptions options) {
+std::shared_ptr<NodeLink> NodeLink::Create(
+    Strand strand, std::unique_ptr<ByteTransport> transport,
+    NodeLinkOptions options) {
   return std::shared_ptr<NodeLink>(
       new NodeLink(strand, std::move(transport), options));
 }
 
 NodeLink::NodeLink(Strand strand, std::unique_ptr<ByteTransport> transport,
                    NodeLinkOptions options)
-    : strand_(strand), transport_(std::move(transport)), options_(options),
+    : strand_(strand),
+      transport_(std::move(transport)),
+      options_(options),
       timer_(strand) {
   tn_link_decoder_init(&decoder_);
   tn_link_responder_init(&responder_);
@@ -88,11 +104,13 @@ void NodeLink::Connect(std::function<void(Result<v1::NodeInfo>)> done) {
           tn_link_decoder_init(&link->decoder_);
           tn_link_responder_init(&link->responder_);
           std::random_device rd;
-          tn_link_requester_init(&link->requester_, static_cast<uint16_t>(rd()));
+          tn_link_requester_init(&link->requester_,
+                                 static_cast<uint16_t>(rd()));
           tn_link_hello hello{TN_LINK_VERSION, TN_LINK_MAX_PAYLOAD};
           std::vector<uint8_t> payload(8);
           size_t n = 0;
-          tn_status st = tn_link_hello_encode(&hello, payload.data(), payload.size(), &n);
+          tn_status st =
+              tn_link_hello_encode(&hello, payload.data(), payload.size(), &n);
           if (st != TN_OK) return done(LinkError(st, "encode hello"));
           payload.resize(n);
           link->Submit(TN_LINK_MSG_HELLO, std::move(payload),
@@ -103,7 +121,8 @@ void NodeLink::Connect(std::function<void(Result<v1::NodeInfo>)> done) {
                          tn_link_hello_reply r;
                          tn_status dst = tn_link_hello_reply_decode(
                              reply->data(), reply->size(), &r);
-                         if (dst != TN_OK) return done(LinkError(dst, "hello reply"));
+                         if (dst != TN_OK)
+                           return done(LinkError(dst, "hello reply"));
                          l->peer_max_payload_ = r.max_payload;
                          done(ToNodeInfo(r, l->transport_->kind()));
                        });
@@ -123,21 +142,24 @@ void NodeLink::Connect(std::function<void(Result<v1::NodeInfo>)> done) {
 
 void NodeLink::Ping(std::function<void(const Status&)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
-    tn_link_ping ping{0x5eed0000u + static_cast<uint32_t>(self->stats_.requests)};
+    tn_link_ping ping{0x5eed0000u +
+                      static_cast<uint32_t>(self->stats_.requests)};
     std::vector<uint8_t> payload(4);
     size_t n = 0;
     (void)tn_link_ping_encode(&ping, payload.data(), payload.size(), &n);
     uint32_t nonce = ping.nonce;
-    self->Submit(TN_LINK_MSG_PING, std::move(payload),
-                 [done, nonce](Result<std::vector<uint8_t>> reply) {
-                   if (!reply.ok()) return done(reply.status());
-                   tn_link_ping pong;
-                   if (tn_link_ping_decode(reply->data(), reply->size(), &pong) != TN_OK ||
-                       pong.nonce != nonce) {
-                     return done(DataLossError("node answered PING with a wrong PONG"));
-                   }
-                   done(Status::Ok());
-                 });
+    self->Submit(
+        TN_LINK_MSG_PING, std::move(payload),
+        [done, nonce](Result<std::vector<uint8_t>> reply) {
+          if (!reply.ok()) return done(reply.status());
+          tn_link_ping pong;
+          if (tn_link_ping_decode(reply->data(), reply->size(), &pong) !=
+                  TN_OK ||
+              pong.nonce != nonce) {
+            return done(DataLossError("node answered PING with a wrong PONG"));
+          }
+          done(Status::Ok());
+        });
   });
 }
 
@@ -200,9 +222,9 @@ void NodeLink::ArmTimer() {
     if (!l || ec || !l->in_flight_) return;
     if (l->attempts_ > l->options_.retries) {
       tn_link_requester_cancel(&l->requester_);
-      l->Complete(DeadlineExceededError("node did not answer " +
-                                        std::string(tn_link_msg_type_str(
-                                            l->queue_.front().type))));
+      l->Complete(DeadlineExceededError(
+          "node did not answer " +
+          std::string(tn_link_msg_type_str(l->queue_.front().type))));
       return;
     }
     ++l->attempts_;
@@ -266,22 +288,26 @@ void NodeLink::OnFrame(const tn_link_frame& frame) {
                         tn_status_str(static_cast<tn_status>(nack.status))));
     return;
   }
-  Complete(std::vector<uint8_t>(frame.payload, frame.payload + frame.payload_len));
+  Complete(
+      std::vector<uint8_t>(frame.payload, frame.payload + frame.payload_len));
 }
 
 void NodeLink::HandleNodeRequest(const tn_link_frame& frame) {
   const uint8_t* cached = nullptr;
   size_t cached_len = 0;
   if (tn_link_responder_repeat(&responder_, &frame, &cached, &cached_len)) {
-    if (cached_len) transport_->Write(std::vector<uint8_t>(cached, cached + cached_len));
+    if (cached_len)
+      transport_->Write(std::vector<uint8_t>(cached, cached + cached_len));
     return;
   }
   tn_status result = TN_OK;
   if (frame.type == TN_LINK_MSG_HEARTBEAT) {
     tn_link_heartbeat hb;
     result = tn_link_heartbeat_decode(frame.payload, frame.payload_len, &hb);
-    if (result == TN_OK) ++stats_.heartbeats;
-    else result = TN_ERR_MSG_MALFORMED;
+    if (result == TN_OK)
+      ++stats_.heartbeats;
+    else
+      result = TN_ERR_MSG_MALFORMED;
   } else if (!tn_link_msg_type_known(frame.type)) {
     result = TN_ERR_MSG_TYPE;
   } else {
@@ -293,9 +319,10 @@ void NodeLink::HandleNodeRequest(const tn_link_frame& frame) {
     tn_link_ack ack{frame.seq, frame.type, static_cast<uint16_t>(result)};
     uint8_t payload[8];
     size_t n = 0;
-    tn_status est = result == TN_OK
-                        ? tn_link_ack_encode(&ack, payload, sizeof(payload), &n)
-                        : tn_link_nack_encode(&ack, payload, sizeof(payload), &n);
+    tn_status est =
+        result == TN_OK
+            ? tn_link_ack_encode(&ack, payload, sizeof(payload), &n)
+            : tn_link_nack_encode(&ack, payload, sizeof(payload), &n);
     if (est == TN_OK) {
       tn_link_frame rf{};
       rf.type = result == TN_OK ? TN_LINK_MSG_ACK : TN_LINK_MSG_NACK;
@@ -303,7 +330,8 @@ void NodeLink::HandleNodeRequest(const tn_link_frame& frame) {
       rf.seq = frame.seq;
       rf.payload_len = static_cast<uint16_t>(n);
       rf.payload = payload;
-      if (tn_link_frame_encode(&rf, out, TN_LINK_MAX_WIRE_FRAME, &out_len) != TN_OK) {
+      if (tn_link_frame_encode(&rf, out, TN_LINK_MAX_WIRE_FRAME, &out_len) !=
+          TN_OK) {
         out_len = 0;
       }
     }

@@ -26,7 +26,8 @@
 namespace tinyfleet::agent {
 
 // Maps a node's HELLO reply onto the API's NodeInfo.
-v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& reply, const char* transport);
+v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& reply,
+                        const char* transport);
 
 struct NodeLinkOptions {
   // Time to wait for each response before re-sending. Default 500 ms.
@@ -44,9 +45,9 @@ struct NodeLinkStats {
 
 class NodeLink : public std::enable_shared_from_this<NodeLink> {
  public:
-  static std::shared_ptr<NodeLink> Create(Strand strand,
-                                          std::unique_ptr<ByteTransport> transport,
-                                          NodeLinkOptions options = {});
+  static std::shared_ptr<NodeLink> Create(
+      Strand strand, std::unique_ptr<ByteTransport> transport,
+      NodeLinkOptions options = {});
   ~NodeLink();
 
   // Opens the transport and exchanges HELLO; `done` gets the node's report.

@@ -49,7 +49,8 @@ class VirtualNodeTransport final : public ByteTransport {
       open_ = false;
       auto cb = on_closed_;
       asio::post(strand_, [cb, st] {
-        cb(InternalError(std::string("virtual node failed: ") + tn_status_str(st)));
+        cb(InternalError(std::string("virtual node failed: ") +
+                         tn_status_str(st)));
       });
       return;
     }
@@ -78,8 +79,10 @@ class VirtualNodeTransport final : public ByteTransport {
     if (!options_.state_dir.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(options_.state_dir, ec);
-      if (ec) return UnavailableError("cannot create " + options_.state_dir.string());
-      if (tn_sim_file_storage_init(&file_, options_.state_dir.c_str()) != TN_OK) {
+      if (ec)
+        return UnavailableError("cannot create " + options_.state_dir.string());
+      if (tn_sim_file_storage_init(&file_, options_.state_dir.c_str()) !=
+          TN_OK) {
         return InvalidArgumentError("node state path too long");
       }
       cfg.storage = tn_sim_file_storage_interface(&file_);
@@ -150,7 +153,8 @@ class StreamTransport : public ByteTransport {
 
   void ReadMore(uint64_t gen) {
     stream_.async_read_some(
-        asio::buffer(buf_), [this, gen](boost::system::error_code ec, size_t n) {
+        asio::buffer(buf_),
+        [this, gen](boost::system::error_code ec, size_t n) {
           if (ec) return Fail(ec, gen);
           if (gen != generation_) return;
           on_bytes_(buf_.data(), n);
@@ -184,7 +188,9 @@ class StreamTransport : public ByteTransport {
 class TcpTransport final : public StreamTransport<asio::ip::tcp::socket> {
  public:
   TcpTransport(Strand strand, std::string host, uint16_t port)
-      : StreamTransport(strand), resolver_(strand), host_(std::move(host)),
+      : StreamTransport(strand),
+        resolver_(strand),
+        host_(std::move(host)),
         port_(port) {}
 
   void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
@@ -196,20 +202,22 @@ class TcpTransport final : public StreamTransport<asio::ip::tcp::socket> {
         [this, on_open](boost::system::error_code ec,
                         asio::ip::tcp::resolver::results_type results) {
           if (ec) {
-            return on_open(UnavailableError("resolve " + host_ + ": " + ec.message()));
+            return on_open(
+                UnavailableError("resolve " + host_ + ": " + ec.message()));
           }
-          asio::async_connect(stream_, results,
-                              [this, on_open](boost::system::error_code cec,
-                                              const asio::ip::tcp::endpoint&) {
-                                if (cec) {
-                                  return on_open(UnavailableError(
-                                      "connect " + host_ + ":" +
-                                      std::to_string(port_) + ": " + cec.message()));
-                                }
-                                stream_.set_option(asio::ip::tcp::no_delay(true));
-                                Started();
-                                on_open(Status::Ok());
-                              });
+          asio::async_connect(
+              stream_, results,
+              [this, on_open](boost::system::error_code cec,
+                              const asio::ip::tcp::endpoint&) {
+                if (cec) {
+                  return on_open(UnavailableError("connect " + host_ + ":" +
+                                                  std::to_string(port_) + ": " +
+                                                  cec.message()));
+                }
+                stream_.set_option(asio::ip::tcp::no_delay(true));
+                Started();
+                on_open(Status::Ok());
+              });
         });
   }
   const char* kind() const override { return "tcp"; }
@@ -234,15 +242,17 @@ class SerialTransport final : public StreamTransport<asio::serial_port> {
     if (!ec) stream_.set_option(asio::serial_port::baud_rate(baud_), ec);
     if (!ec) stream_.set_option(asio::serial_port::character_size(8), ec);
     if (!ec) {
-      stream_.set_option(asio::serial_port::parity(asio::serial_port::parity::none), ec);
+      stream_.set_option(
+          asio::serial_port::parity(asio::serial_port::parity::none), ec);
     }
     if (!ec) {
       stream_.set_option(
           asio::serial_port::stop_bits(asio::serial_port::stop_bits::one), ec);
     }
     if (!ec) {
-      stream_.set_option(
-          asio::serial_port::flow_control(asio::serial_port::flow_control::none), ec);
+      stream_.set_option(asio::serial_port::flow_control(
+                             asio::serial_port::flow_control::none),
+                         ec);
     }
     Status s = Status::Ok();
     if (ec) {
@@ -267,12 +277,15 @@ Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(
     Strand strand, const VirtualNodeOptions& options) {
   if (options.target != TN_TARGET_HOST && options.target != TN_TARGET_GAP8 &&
       options.target != TN_TARGET_GAP9) {
-    return InvalidArgumentError("virtual node target must be host, gap8 or gap9");
+    return InvalidArgumentError(
+        "virtual node target must be host, gap8 or gap9");
   }
-  if (options.firmware_version.empty() || options.firmware_version.size() > 32) {
+  if (options.firmware_version.empty() ||
+      options.firmware_version.size() > 32) {
     return InvalidArgumentError("firmware version must be 1..32 characters");
   }
-  return std::unique_ptr<ByteTransport>(new VirtualNodeTransport(strand, options));
+  return std::unique_ptr<ByteTransport>(
+      new VirtualNodeTransport(strand, options));
 }
 
 std::unique_ptr<ByteTransport> MakeTcpTransport(Strand strand, std::string host,

@@ -30,8 +30,8 @@ class ByteTransport {
   // Opens the connection and starts delivering received bytes; `on_open`
   // reports success or failure. After a failure or a close, the transport
   // may be opened again.
-  virtual void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
-                    OnClosed on_closed) = 0;
+  virtual void Open(std::function<void(const Status&)> on_open,
+                    OnBytes on_bytes, OnClosed on_closed) = 0;
   // Queues bytes for sending; failures surface through on_closed.
   virtual void Write(std::vector<uint8_t> bytes) = 0;
   virtual void Close() = 0;

@@ -1,6 +1,7 @@
 // tinyfleet-agent: bridges one or more nodes to the gateway.
 //
-//   tinyfleet-agent --gateway 127.0.0.1:7443 --ca ca.crt --state-dir ./var/agent
+//   tinyfleet-agent --gateway 127.0.0.1:7443 --ca ca.crt --state-dir
+//   ./var/agent
 //       --token-file token --node kws1=tcp:192.168.1.20:7000
 //       --node kws2=serial:/dev/ttyUSB0@921600 --node sim=virtual
 //
@@ -40,7 +41,8 @@ Result<NodeSpec> ParseNode(const std::string& text) {
   n.name = text.substr(0, eq);
   for (char c : n.name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
-      return InvalidArgumentError("node names may hold only [A-Za-z0-9_-]: " + n.name);
+      return InvalidArgumentError("node names may hold only [A-Za-z0-9_-]: " +
+                                  n.name);
     }
   }
   std::string spec = text.substr(eq + 1);
@@ -50,10 +52,12 @@ Result<NodeSpec> ParseNode(const std::string& text) {
     n.kind = "tcp";
     std::string hp = spec.substr(4);
     size_t colon = hp.rfind(':');
-    if (colon == std::string::npos) return InvalidArgumentError("tcp:HOST:PORT expected");
+    if (colon == std::string::npos)
+      return InvalidArgumentError("tcp:HOST:PORT expected");
     n.host_or_device = hp.substr(0, colon);
     int port = std::atoi(hp.substr(colon + 1).c_str());
-    if (port <= 0 || port > 65535) return InvalidArgumentError("bad port in " + spec);
+    if (port <= 0 || port > 65535)
+      return InvalidArgumentError("bad port in " + spec);
     n.port = static_cast<uint16_t>(port);
   } else if (spec.rfind("serial:", 0) == 0) {
     n.kind = "serial";
@@ -61,15 +65,18 @@ Result<NodeSpec> ParseNode(const std::string& text) {
     size_t at = dev.find('@');
     if (at != std::string::npos) {
       int baud = std::atoi(dev.substr(at + 1).c_str());
-      if (baud < 1200 || baud > 4'000'000) return InvalidArgumentError("bad baud rate");
+      if (baud < 1200 || baud > 4'000'000)
+        return InvalidArgumentError("bad baud rate");
       n.baud = static_cast<unsigned>(baud);
       dev = dev.substr(0, at);
     }
     if (dev.empty()) return InvalidArgumentError("serial:DEVICE expected");
     n.host_or_device = dev;
   } else {
-    return InvalidArgumentError("node spec must be virtual, tcp:HOST:PORT or "
-                                "serial:DEVICE[@BAUD]: " + spec);
+    return InvalidArgumentError(
+        "node spec must be virtual, tcp:HOST:PORT or "
+        "serial:DEVICE[@BAUD]: " +
+        spec);
   }
   return n;
 }
@@ -87,13 +94,15 @@ int main(int argc, char** argv) {
       "state-dir", po::value(&state_dir)->default_value("./var/agent"),
       "credentials and virtual node state, one subdirectory per node")(
       "node", po::value(&nodes)->composing(),
-      "NAME=virtual | NAME=tcp:HOST:PORT | NAME=serial:DEVICE[@BAUD] (repeatable)")(
-      "token", po::value(&token), "bootstrap token for nodes not yet enrolled")(
+      "NAME=virtual | NAME=tcp:HOST:PORT | NAME=serial:DEVICE[@BAUD] "
+      "(repeatable)")("token", po::value(&token),
+                      "bootstrap token for nodes not yet enrolled")(
       "token-file", po::value(&token_file),
       "file with bootstrap tokens, one per line, used in --node order")(
       "target", po::value(&target)->default_value("gap9"),
       "profile of virtual nodes: host, gap8 or gap9")(
-      "insecure", po::bool_switch(&insecure), "gateway runs with --insecure-dev")(
+      "insecure", po::bool_switch(&insecure),
+      "gateway runs with --insecure-dev")(
       "log-level", po::value(&log_level)->default_value("info"), "log level");
   po::variables_map vm;
   try {
@@ -117,7 +126,7 @@ int main(int argc, char** argv) {
     std::cerr << "tinyfleet-agent: give at least one --node\n";
     return 2;
   }
-  tn_target tgt = target == "host" ? TN_TARGET_HOST
+  tn_target tgt = target == "host"   ? TN_TARGET_HOST
                   : target == "gap8" ? TN_TARGET_GAP8
                   : target == "gap9" ? TN_TARGET_GAP9
                                      : TN_TARGET_UNSPECIFIED;
@@ -173,10 +182,12 @@ int main(int argc, char** argv) {
     bo.endpoint = ep;
     bo.bootstrap_token = i < tokens.size() ? tokens[i] : token;
     NodeSpec s = *spec;
-    Bridge::TransportFactory factory = [s, dir, tgt](Strand strand)
-        -> std::unique_ptr<ByteTransport> {
-      if (s.kind == "tcp") return MakeTcpTransport(strand, s.host_or_device, s.port);
-      if (s.kind == "serial") return MakeSerialTransport(strand, s.host_or_device, s.baud);
+    Bridge::TransportFactory factory =
+        [s, dir, tgt](Strand strand) -> std::unique_ptr<ByteTransport> {
+      if (s.kind == "tcp")
+        return MakeTcpTransport(strand, s.host_or_device, s.port);
+      if (s.kind == "serial")
+        return MakeSerialTransport(strand, s.host_or_device, s.baud);
       VirtualNodeOptions vo;
       vo.state_dir = dir / "node";
       vo.target = tgt;

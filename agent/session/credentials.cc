@@ -40,10 +40,12 @@ Status SaveCredentials(const std::filesystem::path& dir, const Credentials& c) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return UnavailableError("cannot create " + dir.string() + ": " + ec.message());
+    return UnavailableError("cannot create " + dir.string() + ": " +
+                            ec.message());
   }
   TF_RETURN_IF_ERROR(WriteFileAtomic(dir / "device.key", c.key_pem, 0600));
-  TF_RETURN_IF_ERROR(WriteFileAtomic(dir / "device.crt", c.certificate_pem, 0644));
+  TF_RETURN_IF_ERROR(
+      WriteFileAtomic(dir / "device.crt", c.certificate_pem, 0644));
   TF_RETURN_IF_ERROR(WriteFileAtomic(dir / "ca.crt", c.ca_pem, 0644));
   return WriteFileAtomic(dir / "device.id", c.device_id + "\n", 0644);
 }

@@ -45,7 +45,8 @@ Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
                            std::chrono::milliseconds timeout) {
   Credentials c;
   TF_ASSIGN_OR_RETURN(c.key_pem, pki::GenerateEcPrivateKey());
-  std::string cn = node.hardware_id().empty() ? "tinyfleet-node" : node.hardware_id();
+  std::string cn =
+      node.hardware_id().empty() ? "tinyfleet-node" : node.hardware_id();
   TF_ASSIGN_OR_RETURN(std::string csr, pki::CreateCsr(c.key_pem, cn));
   auto stub = v1::AgentService::NewStub(MakeChannel(endpoint, nullptr));
   v1::EnrollRequest req;

@@ -74,9 +74,10 @@ struct GatewaySession::Stream
     if (!ok) return;  // OnDone follows with the status
     if (auto s = session.lock()) {
       auto msg = in;
-      boost::asio::post(s->strand_, [s, me = shared_from_this(), msg]() mutable {
-        s->StreamEvent(me, std::move(msg));
-      });
+      boost::asio::post(s->strand_,
+                        [s, me = shared_from_this(), msg]() mutable {
+                          s->StreamEvent(me, std::move(msg));
+                        });
     }
     StartRead(&in);
   }
@@ -101,8 +102,8 @@ struct GatewaySession::Stream
   std::mutex mu;
   std::deque<v1::AgentMessage> out;  // guarded by mu
   v1::AgentMessage current;
-  bool writing = false;  // guarded by mu
-  bool closed = false;   // guarded by mu
+  bool writing = false;   // guarded by mu
+  bool closed = false;    // guarded by mu
   bool welcomed = false;  // strand only
 };
 
@@ -119,7 +120,8 @@ GatewaySession::GatewaySession(boost::asio::io_context& io,
       node_info_(std::move(node_info)),
       retry_timer_(strand_),
       heartbeat_timer_(strand_),
-      jitter_(options_.jitter_seed ? options_.jitter_seed : std::random_device{}()),
+      jitter_(options_.jitter_seed ? options_.jitter_seed
+                                   : std::random_device{}()),
       heartbeat_interval_(options_.default_heartbeat) {}
 
 void GatewaySession::OnStateChange(StateFn fn) { on_state_ = std::move(fn); }
@@ -152,7 +154,8 @@ void GatewaySession::Connect() {
   }
   stream_ = stream;
   v1::AgentMessage hello;
-  *hello.mutable_hello()->mutable_node() = node_info_ ? node_info_() : v1::NodeInfo();
+  *hello.mutable_hello()->mutable_node() =
+      node_info_ ? node_info_() : v1::NodeInfo();
   hello.mutable_hello()->set_agent_version(AgentVersion());
   stream->Begin(stub_.get(), std::move(hello));
 }
@@ -182,14 +185,14 @@ void GatewaySession::StreamEvent(std::shared_ptr<Stream> stream,
 
 void GatewaySession::ScheduleHeartbeat() {
   heartbeat_timer_.expires_after(heartbeat_interval_);
-  heartbeat_timer_.async_wait(
-      [self = shared_from_this(), stream = stream_](boost::system::error_code ec) {
-        if (ec || self->stopping_ || stream != self->stream_) return;
-        v1::AgentMessage hb;
-        hb.mutable_heartbeat()->set_sequence(++self->heartbeat_seq_);
-        stream->Write(std::move(hb));
-        self->ScheduleHeartbeat();
-      });
+  heartbeat_timer_.async_wait([self = shared_from_this(),
+                               stream = stream_](boost::system::error_code ec) {
+    if (ec || self->stopping_ || stream != self->stream_) return;
+    v1::AgentMessage hb;
+    hb.mutable_heartbeat()->set_sequence(++self->heartbeat_seq_);
+    stream->Write(std::move(hb));
+    self->ScheduleHeartbeat();
+  });
 }
 
 void GatewaySession::StreamDone(std::shared_ptr<Stream> stream,
@@ -216,29 +219,31 @@ void GatewaySession::ScheduleReconnect(const Status& why) {
   std::uniform_int_distribution<int64_t> dist(0, std::max<int64_t>(cap, 1));
   auto delay = std::chrono::milliseconds(dist(jitter_));
   ++attempt_;
-  TF_LOG(kDebug, "session") << options_.credentials.device_id << ": "
-                            << why.ToString() << "; reconnecting in "
-                            << delay.count() << " ms";
+  TF_LOG(kDebug, "session")
+      << options_.credentials.device_id << ": " << why.ToString()
+      << "; reconnecting in " << delay.count() << " ms";
   SetState(SessionState::kBackoff, why);
   retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec) self->Connect();
-  });
+  retry_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->Connect();
+      });
 }
 
 void GatewaySession::Stop(std::function<void()> done) {
-  boost::asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
-    self->stopping_ = true;
-    self->retry_timer_.cancel();
-    self->heartbeat_timer_.cancel();
-    if (self->stream_) {
-      self->stop_done_ = done;
-      self->stream_->Cancel();
-    } else {
-      self->SetState(SessionState::kStopped);
-      if (done) done();
-    }
-  });
+  boost::asio::post(strand_,
+                    [self = shared_from_this(), done = std::move(done)] {
+                      self->stopping_ = true;
+                      self->retry_timer_.cancel();
+                      self->heartbeat_timer_.cancel();
+                      if (self->stream_) {
+                        self->stop_done_ = done;
+                        self->stream_->Cancel();
+                      } else {
+                        self->SetState(SessionState::kStopped);
+                        if (done) done();
+                      }
+                    });
 }
 
 }  // namespace tinyfleet::agent

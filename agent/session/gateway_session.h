@@ -60,7 +60,9 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   SessionState state() const { return state_.load(); }
   uint64_t sessions_opened() const { return opened_.load(); }
   uint64_t heartbeats_acked() const { return acked_.load(); }
-  const std::string& device_id() const { return options_.credentials.device_id; }
+  const std::string& device_id() const {
+    return options_.credentials.device_id;
+  }
 
   // Used by the stream reactor (private protocol between the two classes).
   struct Stream;

@@ -96,9 +96,9 @@ grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
                                                v1::EnrollResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   boost::asio::post(*pool_, [this, reactor, request, response] {
-    auto enrolled = registry_->Enroll(request->bootstrap_token(),
-                                      request->csr_pem(), request->node(),
-                                      request->agent_version());
+    auto enrolled =
+        registry_->Enroll(request->bootstrap_token(), request->csr_pem(),
+                          request->node(), request->agent_version());
     if (!enrolled.ok()) {
       reactor->Finish(ToGrpc(enrolled.status()));
       return;
@@ -247,7 +247,8 @@ class SessionReactor final
     fleet::Registry* registry = service_->registry();
     if (session_id_ == 0) {
       if (!in_.has_hello()) {
-        return FailedPreconditionError("the first session message must be hello");
+        return FailedPreconditionError(
+            "the first session message must be hello");
       }
       std::weak_ptr<SessionControl> weak = control_;
       auto ticket = registry->OpenSession(
@@ -275,7 +276,8 @@ class SessionReactor final
       case v1::AgentMessage::kHeartbeat: {
         std::vector<v1::ModelSlot> slots(in_.heartbeat().slots().begin(),
                                          in_.heartbeat().slots().end());
-        Status s = registry->Heartbeat(identity_.device_id, session_id_, &slots);
+        Status s =
+            registry->Heartbeat(identity_.device_id, session_id_, &slots);
         if (!s.ok()) {
           if (s.code() == StatusCode::kNotFound) {
             return AbortedError("session is no longer current");
@@ -306,11 +308,11 @@ class SessionReactor final
 
   std::mutex mu_;
   const char* close_reason_ = "closed";  // guarded by mu_; read in OnDone
-  std::deque<v1::GatewayMessage> out_;  // guarded by mu_
-  v1::GatewayMessage current_;          // being written
-  bool writing_ = false;                // guarded by mu_
-  bool task_running_ = false;           // guarded by mu_
-  bool finishing_ = false;              // guarded by mu_
+  std::deque<v1::GatewayMessage> out_;   // guarded by mu_
+  v1::GatewayMessage current_;           // being written
+  bool writing_ = false;                 // guarded by mu_
+  bool task_running_ = false;            // guarded by mu_
+  bool finishing_ = false;               // guarded by mu_
   std::optional<grpc::Status> pending_finish_;  // guarded by mu_
 };
 

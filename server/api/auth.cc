@@ -24,7 +24,8 @@ Authenticator::Authenticator(store::OperatorTokenRepository* tokens,
 Result<Principal> Authenticator::Authenticate(std::string_view authorization) {
   constexpr std::string_view kPrefix = "Bearer ";
   if (authorization.empty()) {
-    return UnauthenticatedError("missing bearer token (authorization metadata)");
+    return UnauthenticatedError(
+        "missing bearer token (authorization metadata)");
   }
   if (authorization.substr(0, kPrefix.size()) != kPrefix ||
       authorization.size() > 256) {
@@ -91,10 +92,13 @@ Authenticator::CreateToken(const std::string& name, store::Role role) {
   return std::make_pair(rec, secret);
 }
 
-Result<bool> Authenticator::EnsureAdmin(const std::filesystem::path& secret_file) {
-  TF_ASSIGN_OR_RETURN(uint64_t admins, tokens_->CountActive(store::Role::kAdmin));
+Result<bool> Authenticator::EnsureAdmin(
+    const std::filesystem::path& secret_file) {
+  TF_ASSIGN_OR_RETURN(uint64_t admins,
+                      tokens_->CountActive(store::Role::kAdmin));
   if (admins > 0) return false;
-  TF_ASSIGN_OR_RETURN(auto created, CreateToken("bootstrap-admin", store::Role::kAdmin));
+  TF_ASSIGN_OR_RETURN(auto created,
+                      CreateToken("bootstrap-admin", store::Role::kAdmin));
   if (secret_file.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(secret_file.parent_path(), ec);

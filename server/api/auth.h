@@ -44,7 +44,9 @@ class Authenticator {
   Result<std::pair<store::OperatorTokenRecord, std::string>> CreateToken(
       const std::string& name, store::Role role);
 
-  Result<std::vector<store::OperatorTokenRecord>> List() { return tokens_->List(); }
+  Result<std::vector<store::OperatorTokenRecord>> List() {
+    return tokens_->List();
+  }
   Result<store::OperatorTokenRecord> Revoke(const std::string& token_id) {
     return tokens_->Revoke(token_id);
   }

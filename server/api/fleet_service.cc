@@ -33,7 +33,8 @@ void ToProto(const store::OperatorTokenRecord& t, v1::OperatorToken* out) {
   out->set_role(ToProtoRole(t.role));
   SetTime(t.created_at_ms, out->mutable_created_at());
   out->set_revoked(t.revoked);
-  if (t.last_used_at_ms) SetTime(t.last_used_at_ms, out->mutable_last_used_at());
+  if (t.last_used_at_ms)
+    SetTime(t.last_used_at_ms, out->mutable_last_used_at());
 }
 
 std::string Authorization(grpc::ServerContext* ctx) {
@@ -57,7 +58,8 @@ void ToProto(const fleet::DeviceView& view, v1::Device* out) {
   for (const auto& [k, v] : r.labels) (*out->mutable_labels())[k] = v;
   *out->mutable_node() = r.node;
   SetTime(r.enrolled_at_ms, out->mutable_enrolled_at());
-  if (r.last_seen_at_ms) SetTime(r.last_seen_at_ms, out->mutable_last_seen_at());
+  if (r.last_seen_at_ms)
+    SetTime(r.last_seen_at_ms, out->mutable_last_seen_at());
   out->set_certificate_sha256(r.cert_sha256);
   out->set_certificate_serial(r.cert_serial);
   out->set_decommission_reason(r.decommission_reason);
@@ -72,11 +74,11 @@ Status FleetService::Authorize(grpc::ServerContext* ctx, store::Role least,
   return auth_->Authorize(Authorization(ctx), least, principal);
 }
 
-#define TF_AUTHORIZE(role)                                        \
-  Principal principal;                                            \
-  do {                                                            \
+#define TF_AUTHORIZE(role)                                              \
+  Principal principal;                                                  \
+  do {                                                                  \
     Status auth_status = Authorize(ctx, store::Role::role, &principal); \
-    if (!auth_status.ok()) return ToGrpc(auth_status);            \
+    if (!auth_status.ok()) return ToGrpc(auth_status);                  \
   } while (0)
 
 grpc::Status FleetService::CreateEnrollmentTokens(
@@ -125,7 +127,8 @@ grpc::Status FleetService::CreateOperatorToken(
     grpc::ServerContext* ctx, const v1::CreateOperatorTokenRequest* req,
     v1::CreateOperatorTokenResponse* resp) {
   TF_AUTHORIZE(kAdmin);
-  auto created = auth_->CreateToken(req->name(), static_cast<store::Role>(req->role()));
+  auto created =
+      auth_->CreateToken(req->name(), static_cast<store::Role>(req->role()));
   if (!created.ok()) return ToGrpc(created.status());
   ToProto(created->first, resp->mutable_token());
   resp->set_secret(created->second);
@@ -198,9 +201,9 @@ grpc::Status FleetService::GetDevice(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status FleetService::SetDeviceLabels(grpc::ServerContext* ctx,
-                                           const v1::SetDeviceLabelsRequest* req,
-                                           v1::Device* resp) {
+grpc::Status FleetService::SetDeviceLabels(
+    grpc::ServerContext* ctx, const v1::SetDeviceLabelsRequest* req,
+    v1::Device* resp) {
   TF_AUTHORIZE(kOperator);
   store::Labels set(req->labels().begin(), req->labels().end());
   std::vector<std::string> remove(req->remove_keys().begin(),

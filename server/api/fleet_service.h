@@ -24,18 +24,18 @@ class FleetService final : public v1::FleetService::Service {
   grpc::Status CreateEnrollmentTokens(
       grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
       v1::CreateEnrollmentTokensResponse* resp) override;
-  grpc::Status ListEnrollmentTokens(grpc::ServerContext* ctx,
-                                    const v1::ListEnrollmentTokensRequest* req,
-                                    v1::ListEnrollmentTokensResponse* resp) override;
-  grpc::Status RevokeEnrollmentToken(grpc::ServerContext* ctx,
-                                     const v1::RevokeEnrollmentTokenRequest* req,
-                                     v1::EnrollmentToken* resp) override;
-  grpc::Status CreateOperatorToken(grpc::ServerContext* ctx,
-                                   const v1::CreateOperatorTokenRequest* req,
-                                   v1::CreateOperatorTokenResponse* resp) override;
-  grpc::Status ListOperatorTokens(grpc::ServerContext* ctx,
-                                  const v1::ListOperatorTokensRequest* req,
-                                  v1::ListOperatorTokensResponse* resp) override;
+  grpc::Status ListEnrollmentTokens(
+      grpc::ServerContext* ctx, const v1::ListEnrollmentTokensRequest* req,
+      v1::ListEnrollmentTokensResponse* resp) override;
+  grpc::Status RevokeEnrollmentToken(
+      grpc::ServerContext* ctx, const v1::RevokeEnrollmentTokenRequest* req,
+      v1::EnrollmentToken* resp) override;
+  grpc::Status CreateOperatorToken(
+      grpc::ServerContext* ctx, const v1::CreateOperatorTokenRequest* req,
+      v1::CreateOperatorTokenResponse* resp) override;
+  grpc::Status ListOperatorTokens(
+      grpc::ServerContext* ctx, const v1::ListOperatorTokensRequest* req,
+      v1::ListOperatorTokensResponse* resp) override;
   grpc::Status RevokeOperatorToken(grpc::ServerContext* ctx,
                                    const v1::RevokeOperatorTokenRequest* req,
                                    v1::OperatorToken* resp) override;

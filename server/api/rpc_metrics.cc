@@ -19,12 +19,23 @@ struct Families {
 };
 
 std::string CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   int c = static_cast<int>(code);
   if (c >= 0 && c < 17) return kNames[c];
   return "UNKNOWN";
@@ -35,13 +46,15 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
   RpcMetricsInterceptor(grpc::experimental::ServerRpcInfo* info, Families* f)
       : info_(info), families_(f), start_(std::chrono::steady_clock::now()) {}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       std::string method = info_->method() ? info_->method() : "unknown";
       std::string code = CodeName(status.error_code());
-      families_->requests->Add({{"method", method}, {"code", code}}).Increment();
+      families_->requests->Add({{"method", method}, {"code", code}})
+          .Increment();
       if (info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY) {
         double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start_)
@@ -67,10 +80,11 @@ class RpcMetricsFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit RpcMetricsFactory(prometheus::Registry* metrics) {
-    families_.requests = &prometheus::BuildCounter()
-                              .Name("tinyfleet_grpc_requests_total")
-                              .Help("gRPC calls served, by method and status code")
-                              .Register(*metrics);
+    families_.requests =
+        &prometheus::BuildCounter()
+             .Name("tinyfleet_grpc_requests_total")
+             .Help("gRPC calls served, by method and status code")
+             .Register(*metrics);
     families_.latency = &prometheus::BuildHistogram()
                              .Name("tinyfleet_grpc_request_duration_seconds")
                              .Help("Latency of unary gRPC calls")

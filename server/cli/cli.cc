@@ -94,11 +94,24 @@ int64_t ParseDurationSeconds(const std::string& s) {
   int64_t mult = 1;
   std::string num = s;
   switch (s.back()) {
-    case 's': mult = 1; num.pop_back(); break;
-    case 'm': mult = 60; num.pop_back(); break;
-    case 'h': mult = 3600; num.pop_back(); break;
-    case 'd': mult = 86400; num.pop_back(); break;
-    default: break;
+    case 's':
+      mult = 1;
+      num.pop_back();
+      break;
+    case 'm':
+      mult = 60;
+      num.pop_back();
+      break;
+    case 'h':
+      mult = 3600;
+      num.pop_back();
+      break;
+    case 'd':
+      mult = 86400;
+      num.pop_back();
+      break;
+    default:
+      break;
   }
   int64_t v = 0;
   auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
@@ -130,7 +143,8 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
   std::vector<size_t> w(header.size());
   for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
   for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i)
+      w[i] = std::max(w[i], r[i].size());
   }
   auto line = [&](const std::vector<std::string>& r) {
     for (size_t i = 0; i < r.size(); ++i) {
@@ -163,30 +177,44 @@ std::string Labels(const google::protobuf::Map<std::string, std::string>& m) {
 
 const char* RoleName(v1::Role r) {
   switch (r) {
-    case v1::ROLE_VIEWER: return "viewer";
-    case v1::ROLE_OPERATOR: return "operator";
-    case v1::ROLE_ADMIN: return "admin";
-    default: return "?";
+    case v1::ROLE_VIEWER:
+      return "viewer";
+    case v1::ROLE_OPERATOR:
+      return "operator";
+    case v1::ROLE_ADMIN:
+      return "admin";
+    default:
+      return "?";
   }
 }
 
 const char* TargetName(v1::TargetProfile t) {
   switch (t) {
-    case v1::TARGET_PROFILE_HOST: return "host";
-    case v1::TARGET_PROFILE_GAP8: return "gap8";
-    case v1::TARGET_PROFILE_GAP9: return "gap9";
-    default: return "-";
+    case v1::TARGET_PROFILE_HOST:
+      return "host";
+    case v1::TARGET_PROFILE_GAP8:
+      return "gap8";
+    case v1::TARGET_PROFILE_GAP9:
+      return "gap9";
+    default:
+      return "-";
   }
 }
 
 const char* SlotStateName(v1::SlotState s) {
   switch (s) {
-    case v1::SLOT_STATE_EMPTY: return "empty";
-    case v1::SLOT_STATE_VALID: return "valid";
-    case v1::SLOT_STATE_ACTIVE: return "active";
-    case v1::SLOT_STATE_PENDING_CONFIRM: return "pending-confirm";
-    case v1::SLOT_STATE_FAILED: return "failed";
-    default: return "-";
+    case v1::SLOT_STATE_EMPTY:
+      return "empty";
+    case v1::SLOT_STATE_VALID:
+      return "valid";
+    case v1::SLOT_STATE_ACTIVE:
+      return "active";
+    case v1::SLOT_STATE_PENDING_CONFIRM:
+      return "pending-confirm";
+    case v1::SLOT_STATE_FAILED:
+      return "failed";
+    default:
+      return "-";
   }
 }
 
@@ -232,18 +260,31 @@ class Cli {
 
   std::unique_ptr<grpc::ClientContext> Ctx() {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    if (!g_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + g_.token);
+    if (!g_.token.empty())
+      ctx->AddMetadata("authorization", "Bearer " + g_.token);
     ctx->set_deadline(std::chrono::system_clock::now() +
                       std::chrono::seconds(g_.timeout_s));
     return ctx;
   }
 
   int Fail(const grpc::Status& st) {
-    static const char* kNames[] = {
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    static const char* kNames[] = {"OK",
+                                   "CANCELLED",
+                                   "UNKNOWN",
+                                   "INVALID_ARGUMENT",
+                                   "DEADLINE_EXCEEDED",
+                                   "NOT_FOUND",
+                                   "ALREADY_EXISTS",
+                                   "PERMISSION_DENIED",
+                                   "RESOURCE_EXHAUSTED",
+                                   "FAILED_PRECONDITION",
+                                   "ABORTED",
+                                   "OUT_OF_RANGE",
+                                   "UNIMPLEMENTED",
+                                   "INTERNAL",
+                                   "UNAVAILABLE",
+                                   "DATA_LOSS",
+                                   "UNAUTHENTICATED"};
     int c = static_cast<int>(st.error_code());
     err_ << "tinyfleet: " << (c >= 0 && c < 17 ? kNames[c] : "UNKNOWN") << ": "
          << st.error_message() << "\n";
@@ -280,7 +321,8 @@ class Cli {
     if (g_.json) {
       out_ << Json(t) << "\n";
     } else {
-      out_ << t.name() << " (" << RoleName(t.role()) << ", " << t.token_id() << ")\n";
+      out_ << t.name() << " (" << RoleName(t.role()) << ", " << t.token_id()
+           << ")\n";
     }
     return 0;
   }
@@ -295,7 +337,8 @@ class Cli {
         if (n < 1) throw UsageError("--count must be at least 1");
         req.set_count(static_cast<uint32_t>(n));
       } else if (f == "--ttl") {
-        *req.mutable_ttl() = TimeUtil::SecondsToDuration(ParseDurationSeconds(a.Next("ttl")));
+        *req.mutable_ttl() =
+            TimeUtil::SecondsToDuration(ParseDurationSeconds(a.Next("ttl")));
       } else if (f == "--label") {
         auto [k, v] = ParseLabel(a.Next("label"));
         (*req.mutable_labels())[k] = v;
@@ -326,8 +369,9 @@ class Cli {
     }
     std::vector<std::vector<std::string>> rows;
     for (int i = 0; i < resp.tokens_size(); ++i) {
-      rows.push_back({resp.tokens(i).token_id(), Time(resp.tokens(i).expires_at()),
-                      out_file.empty() ? resp.secrets(i) : "(in " + out_file + ")"});
+      rows.push_back(
+          {resp.tokens(i).token_id(), Time(resp.tokens(i).expires_at()),
+           out_file.empty() ? resp.secrets(i) : "(in " + out_file + ")"});
     }
     PrintTable(out_, {"TOKEN ID", "EXPIRES", "SECRET (shown once)"}, rows);
     return 0;
@@ -337,8 +381,10 @@ class Cli {
     v1::ListEnrollmentTokensRequest req;
     while (!a.empty()) {
       std::string f = a.Next("flag");
-      if (f == "--all") req.set_include_inactive(true);
-      else throw UsageError("unknown flag " + f);
+      if (f == "--all")
+        req.set_include_inactive(true);
+      else
+        throw UsageError("unknown flag " + f);
     }
     std::vector<v1::EnrollmentToken> all;
     std::string page;
@@ -359,10 +405,11 @@ class Cli {
     }
     std::vector<std::vector<std::string>> rows;
     for (const auto& t : all) {
-      std::string state = t.revoked() ? "revoked"
+      std::string state = t.revoked()       ? "revoked"
                           : t.has_used_at() ? "used by " + t.used_by_device_id()
                                             : "unused";
-      rows.push_back({t.token_id(), state, Time(t.expires_at()), Labels(t.labels())});
+      rows.push_back(
+          {t.token_id(), state, Time(t.expires_at()), Labels(t.labels())});
     }
     PrintTable(out_, {"TOKEN ID", "STATE", "EXPIRES", "LABELS"}, rows);
     return 0;
@@ -375,8 +422,10 @@ class Cli {
     auto ctx = Ctx();
     grpc::Status st = stub_->RevokeEnrollmentToken(ctx.get(), req, &t);
     if (!st.ok()) return Fail(st);
-    if (g_.json) out_ << Json(t) << "\n";
-    else out_ << "revoked " << t.token_id() << "\n";
+    if (g_.json)
+      out_ << Json(t) << "\n";
+    else
+      out_ << "revoked " << t.token_id() << "\n";
     return 0;
   }
 
@@ -387,15 +436,20 @@ class Cli {
       std::string f = a.Next("flag");
       if (f == "--role") {
         std::string r = a.Next("role");
-        if (r == "viewer") req.set_role(v1::ROLE_VIEWER);
-        else if (r == "operator") req.set_role(v1::ROLE_OPERATOR);
-        else if (r == "admin") req.set_role(v1::ROLE_ADMIN);
-        else throw UsageError("--role must be viewer, operator or admin");
+        if (r == "viewer")
+          req.set_role(v1::ROLE_VIEWER);
+        else if (r == "operator")
+          req.set_role(v1::ROLE_OPERATOR);
+        else if (r == "admin")
+          req.set_role(v1::ROLE_ADMIN);
+        else
+          throw UsageError("--role must be viewer, operator or admin");
       } else {
         throw UsageError("unknown flag " + f);
       }
     }
-    if (req.role() == v1::ROLE_UNSPECIFIED) throw UsageError("--role is required");
+    if (req.role() == v1::ROLE_UNSPECIFIED)
+      throw UsageError("--role is required");
     v1::CreateOperatorTokenResponse resp;
     auto ctx = Ctx();
     grpc::Status st = stub_->CreateOperatorToken(ctx.get(), req, &resp);
@@ -403,9 +457,9 @@ class Cli {
     if (g_.json) {
       out_ << Json(resp) << "\n";
     } else {
-      out_ << "token " << resp.token().token_id() << " for " << resp.token().name()
-           << " (" << RoleName(resp.token().role()) << ")\nsecret (shown once): "
-           << resp.secret() << "\n";
+      out_ << "token " << resp.token().token_id() << " for "
+           << resp.token().name() << " (" << RoleName(resp.token().role())
+           << ")\nsecret (shown once): " << resp.secret() << "\n";
     }
     return 0;
   }
@@ -422,7 +476,8 @@ class Cli {
     std::vector<std::vector<std::string>> rows;
     for (const auto& t : resp.tokens()) {
       rows.push_back({t.token_id(), t.name(), RoleName(t.role()),
-                      t.revoked() ? "revoked" : "active", Time(t.last_used_at())});
+                      t.revoked() ? "revoked" : "active",
+                      Time(t.last_used_at())});
     }
     PrintTable(out_, {"TOKEN ID", "NAME", "ROLE", "STATE", "LAST USED"}, rows);
     return 0;
@@ -435,8 +490,10 @@ class Cli {
     auto ctx = Ctx();
     grpc::Status st = stub_->RevokeOperatorToken(ctx.get(), req, &t);
     if (!st.ok()) return Fail(st);
-    if (g_.json) out_ << Json(t) << "\n";
-    else out_ << "revoked " << t.token_id() << "\n";
+    if (g_.json)
+      out_ << Json(t) << "\n";
+    else
+      out_ << "revoked " << t.token_id() << "\n";
     return 0;
   }
 
@@ -444,12 +501,19 @@ class Cli {
     v1::ListDevicesRequest req;
     while (!a.empty()) {
       std::string f = a.Next("flag");
-      if (f == "--selector") req.set_label_selector(a.Next("selector"));
-      else if (f == "--online") req.set_connectivity(v1::CONNECTIVITY_ONLINE);
-      else if (f == "--offline") req.set_connectivity(v1::CONNECTIVITY_OFFLINE);
-      else if (f == "--decommissioned") req.set_lifecycle(v1::DEVICE_LIFECYCLE_DECOMMISSIONED);
-      else if (f == "--page-size") req.set_page_size(static_cast<uint32_t>(ParseInt(a.Next("n"), "page size")));
-      else throw UsageError("unknown flag " + f);
+      if (f == "--selector")
+        req.set_label_selector(a.Next("selector"));
+      else if (f == "--online")
+        req.set_connectivity(v1::CONNECTIVITY_ONLINE);
+      else if (f == "--offline")
+        req.set_connectivity(v1::CONNECTIVITY_OFFLINE);
+      else if (f == "--decommissioned")
+        req.set_lifecycle(v1::DEVICE_LIFECYCLE_DECOMMISSIONED);
+      else if (f == "--page-size")
+        req.set_page_size(
+            static_cast<uint32_t>(ParseInt(a.Next("n"), "page size")));
+      else
+        throw UsageError("unknown flag " + f);
     }
     std::vector<v1::Device> all;
     std::string page;
@@ -476,15 +540,19 @@ class Cli {
       std::string model = "-";
       for (const auto& s : d.node().slots()) {
         if (s.state() == v1::SLOT_STATE_ACTIVE) {
-          model = s.model_id().substr(0, 8) + ":" + std::to_string(s.model_version());
+          model = s.model_id().substr(0, 8) + ":" +
+                  std::to_string(s.model_version());
         }
       }
-      rows.push_back({d.device_id(),
-                      d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline",
-                      TargetName(d.node().target()), d.node().firmware_version(), model,
-                      Time(d.last_seen_at()), Labels(d.labels())});
+      rows.push_back(
+          {d.device_id(),
+           d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline",
+           TargetName(d.node().target()), d.node().firmware_version(), model,
+           Time(d.last_seen_at()), Labels(d.labels())});
     }
-    PrintTable(out_, {"DEVICE", "STATE", "TARGET", "FIRMWARE", "MODEL", "LAST SEEN", "LABELS"},
+    PrintTable(out_,
+               {"DEVICE", "STATE", "TARGET", "FIRMWARE", "MODEL", "LAST SEEN",
+                "LABELS"},
                rows);
     out_ << all.size() << " device(s)\n";
     return 0;
@@ -503,10 +571,12 @@ class Cli {
     }
     out_ << "device        " << d.device_id() << "\n"
          << "lifecycle     "
-         << (d.lifecycle() == v1::DEVICE_LIFECYCLE_ACTIVE ? "active" : "decommissioned")
+         << (d.lifecycle() == v1::DEVICE_LIFECYCLE_ACTIVE ? "active"
+                                                          : "decommissioned")
          << "\n"
          << "connectivity  "
-         << (d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline") << "\n"
+         << (d.connectivity() == v1::CONNECTIVITY_ONLINE ? "online" : "offline")
+         << "\n"
          << "hardware id   " << d.node().hardware_id() << "\n"
          << "target        " << TargetName(d.node().target()) << "\n"
          << "firmware      " << d.node().firmware_version() << "\n"
@@ -519,7 +589,8 @@ class Cli {
          << d.certificate_sha256() << "\n";
     for (const auto& s : d.node().slots()) {
       out_ << "slot " << s.name() << "        " << SlotStateName(s.state());
-      if (!s.model_id().empty()) out_ << " " << s.model_id() << " v" << s.model_version();
+      if (!s.model_id().empty())
+        out_ << " " << s.model_id() << " v" << s.model_version();
       out_ << "\n";
     }
     if (!d.decommission_reason().empty()) {
@@ -534,7 +605,8 @@ class Cli {
     if (a.empty()) throw UsageError("give labels as k=v (set) or k- (remove)");
     while (!a.empty()) {
       std::string kv = a.Next("label");
-      if (kv.size() > 1 && kv.back() == '-' && kv.find('=') == std::string::npos) {
+      if (kv.size() > 1 && kv.back() == '-' &&
+          kv.find('=') == std::string::npos) {
         req.add_remove_keys(kv.substr(0, kv.size() - 1));
       } else {
         auto [k, v] = ParseLabel(kv);
@@ -545,8 +617,10 @@ class Cli {
     auto ctx = Ctx();
     grpc::Status st = stub_->SetDeviceLabels(ctx.get(), req, &d);
     if (!st.ok()) return Fail(st);
-    if (g_.json) out_ << Json(d) << "\n";
-    else out_ << d.device_id() << " labels: " << Labels(d.labels()) << "\n";
+    if (g_.json)
+      out_ << Json(d) << "\n";
+    else
+      out_ << d.device_id() << " labels: " << Labels(d.labels()) << "\n";
     return 0;
   }
 
@@ -555,15 +629,19 @@ class Cli {
     req.set_device_id(a.Next("device id"));
     while (!a.empty()) {
       std::string f = a.Next("flag");
-      if (f == "--reason") req.set_reason(a.Next("reason"));
-      else throw UsageError("unknown flag " + f);
+      if (f == "--reason")
+        req.set_reason(a.Next("reason"));
+      else
+        throw UsageError("unknown flag " + f);
     }
     v1::Device d;
     auto ctx = Ctx();
     grpc::Status st = stub_->DecommissionDevice(ctx.get(), req, &d);
     if (!st.ok()) return Fail(st);
-    if (g_.json) out_ << Json(d) << "\n";
-    else out_ << "decommissioned " << d.device_id() << "\n";
+    if (g_.json)
+      out_ << Json(d) << "\n";
+    else
+      out_ << "decommissioned " << d.device_id() << "\n";
     return 0;
   }
 

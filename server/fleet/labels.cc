@@ -17,8 +17,9 @@ Status ValidateLabelKey(std::string_view key) {
   }
   if (!std::isalnum(static_cast<unsigned char>(key[0])) ||
       std::isupper(static_cast<unsigned char>(key[0]))) {
-    return InvalidArgumentError("label key \"" + std::string(key) +
-                                "\" must start with a lowercase letter or digit");
+    return InvalidArgumentError(
+        "label key \"" + std::string(key) +
+        "\" must start with a lowercase letter or digit");
   }
   for (char c : key) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -55,7 +56,8 @@ Status ValidateLabels(const store::Labels& labels) {
   return Status::Ok();
 }
 
-Result<std::vector<store::LabelRequirement>> ParseSelector(std::string_view text) {
+Result<std::vector<store::LabelRequirement>> ParseSelector(
+    std::string_view text) {
   std::vector<store::LabelRequirement> out;
   text = Trim(text);
   if (text.empty()) return out;
@@ -65,7 +67,8 @@ Result<std::vector<store::LabelRequirement>> ParseSelector(std::string_view text
     std::string_view term = Trim(text.substr(
         start, comma == std::string_view::npos ? std::string_view::npos
                                                : comma - start));
-    if (term.empty()) return InvalidArgumentError("empty term in label selector");
+    if (term.empty())
+      return InvalidArgumentError("empty term in label selector");
     store::LabelRequirement r;
     size_t ne = term.find("!=");
     size_t eq = term.find('=');
@@ -85,7 +88,8 @@ Result<std::vector<store::LabelRequirement>> ParseSelector(std::string_view text
     if (s.ok()) s = ValidateLabelValue(r.value);
     if (!s.ok()) return s.WithContext("label selector");
     out.push_back(std::move(r));
-    if (out.size() > 16) return InvalidArgumentError("label selector: at most 16 terms");
+    if (out.size() > 16)
+      return InvalidArgumentError("label selector: at most 16 terms");
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }

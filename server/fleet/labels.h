@@ -20,7 +20,8 @@ Status ValidateLabels(const store::Labels& labels);
 
 // Parses a comma-separated selector; each term is "key=value", "key!=value"
 // or "key". Empty text selects everything. At most 16 terms.
-Result<std::vector<store::LabelRequirement>> ParseSelector(std::string_view text);
+Result<std::vector<store::LabelRequirement>> ParseSelector(
+    std::string_view text);
 
 // Whether `labels` satisfy every requirement.
 bool Matches(const std::vector<store::LabelRequirement>& selector,

@@ -89,8 +89,9 @@ Registry::Registry(store::Store* store, const pki::CertificateAuthority* ca,
 Registry::~Registry() = default;
 
 Result<std::unique_ptr<Registry>> Registry::Create(
-    store::Store* store, const pki::CertificateAuthority* ca, const Clock* clock,
-    prometheus::Registry* metrics, RegistryOptions options) {
+    store::Store* store, const pki::CertificateAuthority* ca,
+    const Clock* clock, prometheus::Registry* metrics,
+    RegistryOptions options) {
   if (!store || !ca || !clock) {
     return InvalidArgumentError("registry needs a store, a CA and a clock");
   }
@@ -114,11 +115,13 @@ Result<CreatedTokens> Registry::CreateEnrollmentTokens(
     const std::string& created_by) {
   if (count == 0) count = 1;
   if (count > options_.max_tokens_per_request) {
-    return InvalidArgumentError("count must be at most " +
-                                std::to_string(options_.max_tokens_per_request));
+    return InvalidArgumentError(
+        "count must be at most " +
+        std::to_string(options_.max_tokens_per_request));
   }
   std::chrono::seconds lifetime = ttl.value_or(options_.default_token_ttl);
-  if (lifetime <= std::chrono::seconds(0) || lifetime > options_.max_token_ttl) {
+  if (lifetime <= std::chrono::seconds(0) ||
+      lifetime > options_.max_token_ttl) {
     return InvalidArgumentError("ttl must be between 1 s and " +
                                 std::to_string(options_.max_token_ttl.count()) +
                                 " s");
@@ -146,14 +149,17 @@ Result<CreatedTokens> Registry::CreateEnrollmentTokens(
   return out;
 }
 
-Result<std::vector<store::EnrollmentTokenRecord>> Registry::ListEnrollmentTokens(
-    bool include_inactive, const std::string& page_token, uint32_t page_size,
-    std::string* next_page_token) {
+Result<std::vector<store::EnrollmentTokenRecord>>
+Registry::ListEnrollmentTokens(bool include_inactive,
+                               const std::string& page_token,
+                               uint32_t page_size,
+                               std::string* next_page_token) {
   TF_ASSIGN_OR_RETURN(std::string after, DecodePageToken(page_token));
   uint32_t limit = ClampPageSize(page_size);
-  TF_ASSIGN_OR_RETURN(auto tokens, store_->enrollment_tokens().List(
-                                       include_inactive, clock_->NowUnixMillis(),
-                                       after, limit + 1));
+  TF_ASSIGN_OR_RETURN(
+      auto tokens,
+      store_->enrollment_tokens().List(
+          include_inactive, clock_->NowUnixMillis(), after, limit + 1));
   next_page_token->clear();
   if (tokens.size() > limit) {
     tokens.pop_back();
@@ -206,9 +212,9 @@ Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
   auto stored = store_->enrollment_tokens().ConsumeAndEnroll(hash, now, device);
   if (!stored.ok()) return refuse(stored.status());
   if (enrollments_) enrollments_->Increment();
-  TF_LOG(kInfo, "registry") << "enrolled " << device_id << " (hardware "
-                            << node.hardware_id() << ", token "
-                            << stored->enrollment_token_id << ")";
+  TF_LOG(kInfo, "registry")
+      << "enrolled " << device_id << " (hardware " << node.hardware_id()
+      << ", token " << stored->enrollment_token_id << ")";
   Enrollment out;
   out.device = std::move(stored).value();
   out.certificate_pem = issued->pem;
@@ -217,13 +223,14 @@ Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
   return out;
 }
 
-// ---- Devices -------------------------------------------------------------------
+// ---- Devices
+// -------------------------------------------------------------------
 
 DeviceView Registry::ToView(store::DeviceRecord record) const {
   DeviceView v;
   auto it = online_.find(record.device_id);
-  v.connectivity = it != online_.end() ? Connectivity::kOnline
-                                       : Connectivity::kOffline;
+  v.connectivity =
+      it != online_.end() ? Connectivity::kOnline : Connectivity::kOffline;
   auto dirty = dirty_last_seen_.find(record.device_id);
   if (dirty != dirty_last_seen_.end()) {
     record.last_seen_at_ms = std::max(record.last_seen_at_ms, dirty->second);
@@ -241,7 +248,8 @@ Result<DeviceView> Registry::GetDevice(const std::string& device_id) {
   return ToView(std::move(record));
 }
 
-Result<DeviceListResult> Registry::ListDevices(const DeviceListRequest& request) {
+Result<DeviceListResult> Registry::ListDevices(
+    const DeviceListRequest& request) {
   store::DeviceQuery query;
   TF_ASSIGN_OR_RETURN(query.selector, ParseSelector(request.label_selector));
   TF_ASSIGN_OR_RETURN(query.after_id, DecodePageToken(request.page_token));
@@ -274,8 +282,8 @@ Result<DeviceView> Registry::SetLabels(const std::string& device_id,
                                        bool replace) {
   TF_RETURN_IF_ERROR(ValidateLabels(set));
   for (const auto& k : remove) TF_RETURN_IF_ERROR(ValidateLabelKey(k));
-  TF_ASSIGN_OR_RETURN(auto record,
-                      store_->devices().UpdateLabels(device_id, set, remove, replace));
+  TF_ASSIGN_OR_RETURN(auto record, store_->devices().UpdateLabels(
+                                       device_id, set, remove, replace));
   if (record.labels.size() > 64) {
     return InvalidArgumentError("a device may carry at most 64 labels");
   }
@@ -288,8 +296,9 @@ Result<DeviceView> Registry::Decommission(const std::string& device_id,
   if (reason.size() > 256) {
     return InvalidArgumentError("reason must be at most 256 characters");
   }
-  TF_ASSIGN_OR_RETURN(auto record, store_->devices().Decommission(
-                                       device_id, reason, clock_->NowUnixMillis()));
+  TF_ASSIGN_OR_RETURN(auto record,
+                      store_->devices().Decommission(device_id, reason,
+                                                     clock_->NowUnixMillis()));
   SessionKick kick;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -298,7 +307,8 @@ Result<DeviceView> Registry::Decommission(const std::string& device_id,
       kick = std::move(it->second.kick);
       online_.erase(it);
       if (connected_) connected_->Decrement();
-      if (sessions_closed_) sessions_closed_->Add({{"reason", "decommissioned"}}).Increment();
+      if (sessions_closed_)
+        sessions_closed_->Add({{"reason", "decommissioned"}}).Increment();
     }
   }
   if (kick) kick(PermissionDeniedError("device decommissioned"));
@@ -307,7 +317,8 @@ Result<DeviceView> Registry::Decommission(const std::string& device_id,
   return ToView(std::move(record));
 }
 
-// ---- Sessions ------------------------------------------------------------------
+// ---- Sessions
+// ------------------------------------------------------------------
 
 Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
                                             const std::string& cert_sha256,
@@ -343,7 +354,8 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
     auto& p = online_[device_id];
     if (p.kick) {
       previous = std::move(p.kick);
-      if (sessions_closed_) sessions_closed_->Add({{"reason", "replaced"}}).Increment();
+      if (sessions_closed_)
+        sessions_closed_->Add({{"reason", "replaced"}}).Increment();
     } else if (connected_) {
       connected_->Increment();
     }
@@ -395,7 +407,8 @@ void Registry::CloseSession(const std::string& device_id, uint64_t session_id,
 }
 
 size_t Registry::Sweep() {
-  auto timeout = options_.heartbeat_interval * options_.missed_heartbeats_offline;
+  auto timeout =
+      options_.heartbeat_interval * options_.missed_heartbeats_offline;
   std::vector<SessionKick> kicks;
   std::map<std::string, int64_t> flush;
   {
@@ -404,12 +417,13 @@ size_t Registry::Sweep() {
     for (auto it = online_.begin(); it != online_.end();) {
       if (now - it->second.last_heartbeat > timeout) {
         kicks.push_back(std::move(it->second.kick));
-        TF_LOG(kInfo, "registry") << it->first << " missed "
-                                  << options_.missed_heartbeats_offline
-                                  << " heartbeats: offline";
+        TF_LOG(kInfo, "registry")
+            << it->first << " missed " << options_.missed_heartbeats_offline
+            << " heartbeats: offline";
         it = online_.erase(it);
         if (connected_) connected_->Decrement();
-        if (sessions_closed_) sessions_closed_->Add({{"reason", "timeout"}}).Increment();
+        if (sessions_closed_)
+          sessions_closed_->Add({{"reason", "timeout"}}).Increment();
       } else {
         ++it;
       }
@@ -418,8 +432,8 @@ size_t Registry::Sweep() {
   }
   Status s = store_->devices().UpdateLastSeen(flush);
   if (!s.ok()) {
-    TF_LOG(kWarning, "registry") << "last-seen flush failed, will retry: "
-                                 << s.ToString();
+    TF_LOG(kWarning, "registry")
+        << "last-seen flush failed, will retry: " << s.ToString();
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, at] : flush) {
       auto& v = dirty_last_seen_[id];

@@ -23,7 +23,8 @@ std::string Request::Query(std::string_view name) const {
     size_t eq = pair.find('=');
     if (pair.substr(0, eq) == name) {
       std::string out;
-      std::string_view v = eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+      std::string_view v =
+          eq == std::string_view::npos ? "" : pair.substr(eq + 1);
       for (size_t i = 0; i < v.size(); ++i) {
         if (v[i] == '+') {
           out.push_back(' ');
@@ -77,7 +78,8 @@ struct HttpServer::Impl {
   }
 
   struct Connection : std::enable_shared_from_this<Connection> {
-    Connection(Impl* owner, tcp::socket s) : impl(owner), stream(std::move(s)) {}
+    Connection(Impl* owner, tcp::socket s)
+        : impl(owner), stream(std::move(s)) {}
     Impl* impl;
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
@@ -87,10 +89,11 @@ struct HttpServer::Impl {
     void Read() {
       req = {};
       stream.expires_after(std::chrono::seconds(30));
-      bhttp::async_read(stream, buffer, req,
-                        [self = shared_from_this()](beast::error_code ec, size_t) {
-                          self->OnRead(ec);
-                        });
+      bhttp::async_read(
+          stream, buffer, req,
+          [self = shared_from_this()](beast::error_code ec, size_t) {
+            self->OnRead(ec);
+          });
     }
 
     void OnRead(beast::error_code ec) {
@@ -110,10 +113,11 @@ struct HttpServer::Impl {
       res.keep_alive(req.keep_alive());
       res.body() = std::move(out.body);
       res.prepare_payload();
-      bhttp::async_write(stream, res,
-                         [self = shared_from_this()](beast::error_code wec, size_t) {
-                           if (!wec && self->res.keep_alive()) self->Read();
-                         });
+      bhttp::async_write(
+          stream, res,
+          [self = shared_from_this()](beast::error_code wec, size_t) {
+            if (!wec && self->res.keep_alive()) self->Read();
+          });
     }
   };
 };
@@ -130,7 +134,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const std::string& host,
   if (ec) return InvalidArgumentError("bad HTTP listen address " + host);
   tcp::endpoint ep(addr, port);
   impl->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec)
+    impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(ep, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {

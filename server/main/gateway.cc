@@ -17,9 +17,9 @@
 #include "server/api/auth.h"
 #include "server/api/fleet_service.h"
 #include "server/api/json_api.h"
-#include "server/http/dashboard_assets.h"
 #include "server/api/rpc_metrics.h"
 #include "server/fleet/registry.h"
+#include "server/http/dashboard_assets.h"
 #include "server/http/http_server.h"
 #include "server/store/sqlite_store.h"
 
@@ -67,8 +67,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->clock = clock;
   GatewayOptions& opt = impl->options;
   if (opt.pki_dir.empty()) opt.pki_dir = opt.data_dir / "pki";
-  if (opt.admin_token_file.empty()) opt.admin_token_file = opt.data_dir / "admin.token";
-  if (opt.sweep_interval.count() < 0) opt.sweep_interval = opt.heartbeat_interval;
+  if (opt.admin_token_file.empty())
+    opt.admin_token_file = opt.data_dir / "admin.token";
+  if (opt.sweep_interval.count() < 0)
+    opt.sweep_interval = opt.heartbeat_interval;
 
   std::error_code ec;
   std::filesystem::create_directories(opt.data_dir, ec);
@@ -79,23 +81,24 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->metrics = std::make_shared<prometheus::Registry>();
   TF_ASSIGN_OR_RETURN(impl->store, store::OpenSqliteStore(
                                        {opt.data_dir / "gateway.db"}, *clock));
-  TF_ASSIGN_OR_RETURN(impl->pki,
-                      pki::LoadOrCreateGatewayPki(opt.pki_dir, opt.tls_hosts, *clock));
+  TF_ASSIGN_OR_RETURN(impl->pki, pki::LoadOrCreateGatewayPki(
+                                     opt.pki_dir, opt.tls_hosts, *clock));
 
   fleet::RegistryOptions ropt;
   ropt.heartbeat_interval = opt.heartbeat_interval;
   ropt.missed_heartbeats_offline = opt.missed_heartbeats_offline;
-  TF_ASSIGN_OR_RETURN(impl->registry,
-                      fleet::Registry::Create(impl->store.get(), impl->pki.ca.get(),
-                                              clock, impl->metrics.get(), ropt));
+  TF_ASSIGN_OR_RETURN(impl->registry, fleet::Registry::Create(
+                                          impl->store.get(), impl->pki.ca.get(),
+                                          clock, impl->metrics.get(), ropt));
   impl->auth = std::make_unique<api::Authenticator>(
       &impl->store->operator_tokens(), clock);
-  TF_ASSIGN_OR_RETURN(bool created, impl->auth->EnsureAdmin(opt.admin_token_file));
+  TF_ASSIGN_OR_RETURN(bool created,
+                      impl->auth->EnsureAdmin(opt.admin_token_file));
   (void)created;
 
   impl->pool = std::make_unique<boost::asio::thread_pool>(opt.worker_threads);
-  impl->fleet_service =
-      std::make_unique<api::FleetService>(impl->registry.get(), impl->auth.get());
+  impl->fleet_service = std::make_unique<api::FleetService>(
+      impl->registry.get(), impl->auth.get());
   api::AgentServiceOptions aopt;
   aopt.insecure_identity = opt.insecure_dev;
   impl->agent_service = std::make_unique<api::AgentService>(
@@ -126,14 +129,16 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   // heartbeats; agents may ping every 20 s.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             10'000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(impl->fleet_service.get());
   builder.RegisterService(impl->agent_service.get());
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(api::MakeRpcMetricsInterceptorFactory(impl->metrics.get()));
+  interceptors.push_back(
+      api::MakeRpcMetricsInterceptorFactory(impl->metrics.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->grpc_port == 0) {
@@ -155,13 +160,16 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
     return http::Response{200, "text/plain", "ok\n"};
   });
   for (const auto& asset : http::DashboardAssets()) {
-    http::Response r{200, std::string(asset.content_type), std::string(asset.body)};
-    impl->http->Route(std::string(asset.path), [r](const http::Request&) { return r; });
+    http::Response r{200, std::string(asset.content_type),
+                     std::string(asset.body)};
+    impl->http->Route(std::string(asset.path),
+                      [r](const http::Request&) { return r; });
     if (asset.path == "/index.html") {
       impl->http->Route("/", [r](const http::Request&) { return r; });
     }
   }
-  api::RegisterJsonApi(impl->http.get(), impl->registry.get(), impl->auth.get());
+  api::RegisterJsonApi(impl->http.get(), impl->registry.get(),
+                       impl->auth.get());
   impl->http->Start();
 
   Impl* raw = impl.get();
@@ -177,7 +185,8 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
       }
     });
   }
-  TF_LOG(kInfo, "gateway") << "gRPC on " << opt.grpc_host << ":" << raw->grpc_port
+  TF_LOG(kInfo, "gateway") << "gRPC on " << opt.grpc_host << ":"
+                           << raw->grpc_port
                            << (opt.insecure_dev ? " (insecure)" : " (TLS)")
                            << ", HTTP on " << opt.http_host << ":"
                            << raw->http->port();

@@ -1,10 +1,9 @@
 // tinyfleet-gateway: parses flags, starts the Gateway, and shuts it down
 // cleanly on SIGINT or SIGTERM.
+#include <boost/program_options.hpp>
 #include <csignal>
 #include <iostream>
 #include <thread>
-
-#include <boost/program_options.hpp>
 
 #include "common/log.h"
 #include "server/main/gateway.h"
@@ -34,7 +33,8 @@ bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
 
 int main(int argc, char** argv) {
   GatewayOptions opt;
-  std::string grpc_listen, http_listen, data_dir, pki_dir, admin_file, log_level;
+  std::string grpc_listen, http_listen, data_dir, pki_dir, admin_file,
+      log_level;
   int heartbeat_ms = 0;
   std::vector<std::string> tls_hosts;
   po::options_description desc("tinyfleet-gateway options");
@@ -45,22 +45,25 @@ int main(int argc, char** argv) {
       "HTTP address for /metrics, /healthz and the dashboard")(
       "data-dir", po::value(&data_dir)->default_value("./var/gateway"),
       "directory for gateway.db, pki/ and admin.token")(
-      "pki-dir", po::value(&pki_dir), "CA and server certificate (default <data-dir>/pki)")(
+      "pki-dir", po::value(&pki_dir),
+      "CA and server certificate (default <data-dir>/pki)")(
       "tls-host", po::value(&tls_hosts)->composing(),
       "name or IP the generated server certificate covers (repeatable; default "
-      "localhost and 127.0.0.1)")(
-      "admin-token-file", po::value(&admin_file),
-      "where the first admin token is written (default <data-dir>/admin.token)")(
+      "localhost and 127.0.0.1)")("admin-token-file", po::value(&admin_file),
+                                  "where the first admin token is written "
+                                  "(default <data-dir>/admin.token)")(
       "heartbeat-ms", po::value(&heartbeat_ms)->default_value(5000),
       "heartbeat interval agents are given, in ms")(
-      "missed-heartbeats", po::value(&opt.missed_heartbeats_offline)->default_value(3),
+      "missed-heartbeats",
+      po::value(&opt.missed_heartbeats_offline)->default_value(3),
       "missed heartbeats after which a device is offline")(
-      "max-message-bytes", po::value(&opt.max_message_bytes)->default_value(4 << 20),
+      "max-message-bytes",
+      po::value(&opt.max_message_bytes)->default_value(4 << 20),
       "largest gRPC message accepted")(
       "workers", po::value(&opt.worker_threads)->default_value(4),
-      "threads for blocking work")(
-      "insecure-dev", po::bool_switch(&opt.insecure_dev),
-      "serve gRPC without TLS (development only)")(
+      "threads for blocking work")("insecure-dev",
+                                   po::bool_switch(&opt.insecure_dev),
+                                   "serve gRPC without TLS (development only)")(
       "log-level", po::value(&log_level)->default_value("info"),
       "debug, info, warning or error");
   po::variables_map vm;

@@ -61,12 +61,13 @@ std::span<const Migration> SchemaMigrations() { return kMigrations; }
 
 Result<int> Migrate(Db& db, std::span<const Migration> migrations,
                     int64_t now_ms) {
-  TF_RETURN_IF_ERROR(db.Exec(
-      "CREATE TABLE IF NOT EXISTS schema_migrations ("
-      " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
-      " applied_at_ms INTEGER NOT NULL)"));
+  TF_RETURN_IF_ERROR(
+      db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+              " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+              " applied_at_ms INTEGER NOT NULL)"));
   TF_ASSIGN_OR_RETURN(
-      auto q, db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+      auto q,
+      db.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
   TF_ASSIGN_OR_RETURN(bool row, q.Step());
   int current = row ? static_cast<int>(q.Int(0)) : 0;
   q.Reset();
@@ -84,9 +85,11 @@ Result<int> Migrate(Db& db, std::span<const Migration> migrations,
     if (!s.ok()) {
       return s.WithContext("migration " + std::to_string(m.version));
     }
-    TF_ASSIGN_OR_RETURN(auto ins,
-                        db.Prepare("INSERT INTO schema_migrations VALUES(?,?,?)"));
-    ins.Bind(1, static_cast<int64_t>(m.version)).Bind(2, m.description).Bind(3, now_ms);
+    TF_ASSIGN_OR_RETURN(
+        auto ins, db.Prepare("INSERT INTO schema_migrations VALUES(?,?,?)"));
+    ins.Bind(1, static_cast<int64_t>(m.version))
+        .Bind(2, m.description)
+        .Bind(3, now_ms);
     TF_RETURN_IF_ERROR(ins.Run());
     TF_RETURN_IF_ERROR(tx.Commit());
     current = m.version;

@@ -89,9 +89,9 @@ Result<std::unique_ptr<Db>> Db::Configure(sqlite3* raw, bool wal) {
   std::unique_ptr<Db> db(new Db(raw));
   sqlite3_busy_timeout(raw, 5000);
   if (wal) TF_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  TF_RETURN_IF_ERROR(db->Exec(
-      "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-      "PRAGMA temp_store=MEMORY"));
+  TF_RETURN_IF_ERROR(
+      db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+               "PRAGMA temp_store=MEMORY"));
   return db;
 }
 
@@ -99,7 +99,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &raw,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
   if (rc != SQLITE_OK) {
     Status s = SqliteError(raw, rc, "open " + path.string());
     sqlite3_close(raw);

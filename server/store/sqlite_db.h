@@ -62,7 +62,7 @@ class Db {
   // A cached prepared statement, reset and ready to bind.
   Result<Statement> Prepare(const std::string& sql);
 
-  Status Begin();   // BEGIN IMMEDIATE
+  Status Begin();  // BEGIN IMMEDIATE
   Status Commit();
   void Rollback();  // best effort, for error paths
 

@@ -40,8 +40,9 @@ struct Shared {
 
 Result<Labels> LoadLabels(Db& db, const std::string& device_id) {
   TF_ASSIGN_OR_RETURN(
-      auto q, db.Prepare("SELECT key, value FROM device_labels WHERE device_id=?"
-                         " ORDER BY key"));
+      auto q,
+      db.Prepare("SELECT key, value FROM device_labels WHERE device_id=?"
+                 " ORDER BY key"));
   q.Bind(1, device_id);
   Labels labels;
   for (;;) {
@@ -72,8 +73,9 @@ Status ReadDevice(Db& db, Statement& q, DeviceRecord* d) {
 }
 
 Result<DeviceRecord> GetDeviceLocked(Db& db, const std::string& device_id) {
-  TF_ASSIGN_OR_RETURN(auto q, db.Prepare(std::string("SELECT ") + kDeviceColumns +
-                                         " FROM devices WHERE device_id=?"));
+  TF_ASSIGN_OR_RETURN(auto q,
+                      db.Prepare(std::string("SELECT ") + kDeviceColumns +
+                                 " FROM devices WHERE device_id=?"));
   q.Bind(1, device_id);
   TF_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return NotFoundError("no device " + device_id);
@@ -85,8 +87,8 @@ Result<DeviceRecord> GetDeviceLocked(Db& db, const std::string& device_id) {
 }
 
 Status WriteLabels(Db& db, const std::string& device_id, const Labels& labels) {
-  TF_ASSIGN_OR_RETURN(auto del,
-                      db.Prepare("DELETE FROM device_labels WHERE device_id=?"));
+  TF_ASSIGN_OR_RETURN(
+      auto del, db.Prepare("DELETE FROM device_labels WHERE device_id=?"));
   del.Bind(1, device_id);
   TF_RETURN_IF_ERROR(del.Run());
   for (const auto& [k, v] : labels) {
@@ -115,22 +117,26 @@ class SqliteDevices final : public DeviceRepository {
     for (const auto& r : query.selector) {
       switch (r.op) {
         case LabelRequirement::Op::kEquals:
-          where += " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
-                   " l.device_id=d.device_id AND l.key=? AND l.value=?)";
+          where +=
+              " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
+              " l.device_id=d.device_id AND l.key=? AND l.value=?)";
           break;
         case LabelRequirement::Op::kNotEquals:
-          where += " AND NOT EXISTS (SELECT 1 FROM device_labels l WHERE"
-                   " l.device_id=d.device_id AND l.key=? AND l.value=?)";
+          where +=
+              " AND NOT EXISTS (SELECT 1 FROM device_labels l WHERE"
+              " l.device_id=d.device_id AND l.key=? AND l.value=?)";
           break;
         case LabelRequirement::Op::kExists:
-          where += " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
-                   " l.device_id=d.device_id AND l.key=?)";
+          where +=
+              " AND EXISTS (SELECT 1 FROM device_labels l WHERE"
+              " l.device_id=d.device_id AND l.key=?)";
           break;
       }
     }
     if (query.ids) {
       if (query.ids->empty() && !query.exclude_ids) return DevicePage{};
-      where += query.exclude_ids ? " AND d.device_id NOT IN" : " AND d.device_id IN";
+      where +=
+          query.exclude_ids ? " AND d.device_id NOT IN" : " AND d.device_id IN";
       where += " (SELECT value FROM json_each(?))";
     }
     auto bind_filter = [&](Statement& st) {
@@ -145,8 +151,9 @@ class SqliteDevices final : public DeviceRepository {
     };
 
     DevicePage page;
-    TF_ASSIGN_OR_RETURN(auto count,
-                        db.Prepare("SELECT COUNT(*) FROM devices d WHERE " + where));
+    TF_ASSIGN_OR_RETURN(
+        auto count,
+        db.Prepare("SELECT COUNT(*) FROM devices d WHERE " + where));
     bind_filter(count);
     TF_ASSIGN_OR_RETURN(bool crow, count.Step());
     page.total = crow ? static_cast<uint64_t>(count.Int(0)) : 0;
@@ -159,9 +166,9 @@ class SqliteDevices final : public DeviceRepository {
     bool first = true;
     while (start < cols.size()) {
       size_t comma = cols.find(',', start);
-      std::string c = cols.substr(start, comma == std::string::npos
-                                             ? std::string::npos
-                                             : comma - start);
+      std::string c =
+          cols.substr(start, comma == std::string::npos ? std::string::npos
+                                                        : comma - start);
       size_t b = c.find_first_not_of(' ');
       c = c.substr(b);
       sql += (first ? "d." : ", d.") + c;
@@ -217,9 +224,10 @@ class SqliteDevices final : public DeviceRepository {
                     int64_t seen_at_ms) override {
     std::lock_guard<std::mutex> lock(s_->mu);
     TF_ASSIGN_OR_RETURN(
-        auto q, s_->db->Prepare("UPDATE devices SET node_info=?, agent_version=?,"
-                                " last_seen_at_ms=MAX(last_seen_at_ms, ?)"
-                                " WHERE device_id=?"));
+        auto q,
+        s_->db->Prepare("UPDATE devices SET node_info=?, agent_version=?,"
+                        " last_seen_at_ms=MAX(last_seen_at_ms, ?)"
+                        " WHERE device_id=?"));
     q.BindBlob(1, node.SerializeAsString())
         .Bind(2, agent_version)
         .Bind(3, seen_at_ms)
@@ -235,9 +243,9 @@ class SqliteDevices final : public DeviceRepository {
     Db& db = *s_->db;
     TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
     for (const auto& [id, at] : seen) {
-      TF_ASSIGN_OR_RETURN(auto q, db.Prepare(
-                                      "UPDATE devices SET last_seen_at_ms=?"
-                                      " WHERE device_id=? AND last_seen_at_ms<?"));
+      TF_ASSIGN_OR_RETURN(
+          auto q, db.Prepare("UPDATE devices SET last_seen_at_ms=?"
+                             " WHERE device_id=? AND last_seen_at_ms<?"));
       q.Bind(1, at).Bind(2, id).Bind(3, at);
       TF_RETURN_IF_ERROR(q.Run());
     }
@@ -253,8 +261,9 @@ class SqliteDevices final : public DeviceRepository {
     TF_ASSIGN_OR_RETURN(DeviceRecord d, GetDeviceLocked(db, device_id));
     if (d.lifecycle == Lifecycle::kDecommissioned) return d;
     TF_ASSIGN_OR_RETURN(
-        auto q, db.Prepare("UPDATE devices SET lifecycle=?, decommissioned_at_ms=?,"
-                           " decommission_reason=? WHERE device_id=?"));
+        auto q,
+        db.Prepare("UPDATE devices SET lifecycle=?, decommissioned_at_ms=?,"
+                   " decommission_reason=? WHERE device_id=?"));
     q.Bind(1, static_cast<int64_t>(Lifecycle::kDecommissioned))
         .Bind(2, at_ms)
         .Bind(3, reason)
@@ -270,7 +279,8 @@ class SqliteDevices final : public DeviceRepository {
   Result<uint64_t> Count(Lifecycle lifecycle) override {
     std::lock_guard<std::mutex> lock(s_->mu);
     TF_ASSIGN_OR_RETURN(
-        auto q, s_->db->Prepare("SELECT COUNT(*) FROM devices WHERE lifecycle=?"));
+        auto q,
+        s_->db->Prepare("SELECT COUNT(*) FROM devices WHERE lifecycle=?"));
     q.Bind(1, static_cast<int64_t>(lifecycle));
     TF_ASSIGN_OR_RETURN(bool row, q.Step());
     uint64_t n = row ? static_cast<uint64_t>(q.Int(0)) : 0;
@@ -303,9 +313,9 @@ EnrollmentTokenRecord ReadToken(const Statement& q) {
 
 Result<EnrollmentTokenRecord> FindTokenLocked(Db& db, const char* column,
                                               const std::string& value) {
-  TF_ASSIGN_OR_RETURN(auto q, db.Prepare(std::string("SELECT ") + kTokenColumns +
-                                         " FROM enrollment_tokens WHERE " +
-                                         column + "=?"));
+  TF_ASSIGN_OR_RETURN(
+      auto q, db.Prepare(std::string("SELECT ") + kTokenColumns +
+                         " FROM enrollment_tokens WHERE " + column + "=?"));
   q.Bind(1, value);
   TF_ASSIGN_OR_RETURN(bool row, q.Step());
   if (!row) return NotFoundError("no such enrollment token");
@@ -324,9 +334,10 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
     TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
     for (const auto& t : tokens) {
       TF_ASSIGN_OR_RETURN(
-          auto q, db.Prepare("INSERT INTO enrollment_tokens (token_id, secret_hash,"
-                             " created_at_ms, expires_at_ms, labels_json,"
-                             " description, created_by) VALUES (?,?,?,?,?,?,?)"));
+          auto q,
+          db.Prepare("INSERT INTO enrollment_tokens (token_id, secret_hash,"
+                     " created_at_ms, expires_at_ms, labels_json,"
+                     " description, created_by) VALUES (?,?,?,?,?,?,?)"));
       q.Bind(1, t.token_id)
           .Bind(2, t.secret_hash)
           .Bind(3, t.created_at_ms)
@@ -374,7 +385,8 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
     std::lock_guard<std::mutex> lock(s_->mu);
     Db& db = *s_->db;
     TF_ASSIGN_OR_RETURN(
-        auto q, db.Prepare("UPDATE enrollment_tokens SET revoked=1 WHERE token_id=?"));
+        auto q,
+        db.Prepare("UPDATE enrollment_tokens SET revoked=1 WHERE token_id=?"));
     q.Bind(1, token_id);
     TF_RETURN_IF_ERROR(q.Run());
     return FindTokenLocked(db, "token_id", token_id);
@@ -393,8 +405,9 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
           "enrollment token is unknown, used, revoked or expired");
     }
     TF_ASSIGN_OR_RETURN(
-        auto use, db.Prepare("UPDATE enrollment_tokens SET used_at_ms=?,"
-                             " used_by_device_id=? WHERE token_id=? AND used_at_ms=0"));
+        auto use,
+        db.Prepare("UPDATE enrollment_tokens SET used_at_ms=?,"
+                   " used_by_device_id=? WHERE token_id=? AND used_at_ms=0"));
     use.Bind(1, now_ms).Bind(2, device.device_id).Bind(3, token->token_id);
     TF_RETURN_IF_ERROR(use.Run());
     if (db.Changes() != 1) {
@@ -432,7 +445,8 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
 };
 
 constexpr char kOperatorColumns[] =
-    "token_id, name, role, secret_hash, created_at_ms, revoked, last_used_at_ms";
+    "token_id, name, role, secret_hash, created_at_ms, revoked, "
+    "last_used_at_ms";
 
 OperatorTokenRecord ReadOperator(const Statement& q) {
   OperatorTokenRecord t;
@@ -452,9 +466,9 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
 
   Status Create(const OperatorTokenRecord& t) override {
     std::lock_guard<std::mutex> lock(s_->mu);
-    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("INSERT INTO operator_tokens (") +
-                                                kOperatorColumns +
-                                                ") VALUES (?,?,?,?,?,?,?)"));
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare(std::string("INSERT INTO operator_tokens (") +
+                                kOperatorColumns + ") VALUES (?,?,?,?,?,?,?)"));
     q.Bind(1, t.token_id)
         .Bind(2, t.name)
         .Bind(3, static_cast<int64_t>(t.role))
@@ -473,10 +487,10 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
 
   Result<std::vector<OperatorTokenRecord>> List() override {
     std::lock_guard<std::mutex> lock(s_->mu);
-    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("SELECT ") +
-                                                kOperatorColumns +
-                                                " FROM operator_tokens ORDER BY"
-                                                " created_at_ms, token_id"));
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare(std::string("SELECT ") + kOperatorColumns +
+                                " FROM operator_tokens ORDER BY"
+                                " created_at_ms, token_id"));
     std::vector<OperatorTokenRecord> out;
     for (;;) {
       TF_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -489,7 +503,8 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
   Result<OperatorTokenRecord> Revoke(const std::string& token_id) override {
     std::lock_guard<std::mutex> lock(s_->mu);
     TF_ASSIGN_OR_RETURN(
-        auto q, s_->db->Prepare("UPDATE operator_tokens SET revoked=1 WHERE token_id=?"));
+        auto q, s_->db->Prepare(
+                    "UPDATE operator_tokens SET revoked=1 WHERE token_id=?"));
     q.Bind(1, token_id);
     TF_RETURN_IF_ERROR(q.Run());
     return FindLocked("token_id", token_id);
@@ -497,18 +512,18 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
 
   Status Touch(const std::string& token_id, int64_t at_ms) override {
     std::lock_guard<std::mutex> lock(s_->mu);
-    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(
-                                    "UPDATE operator_tokens SET last_used_at_ms=?"
-                                    " WHERE token_id=?"));
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("UPDATE operator_tokens SET last_used_at_ms=?"
+                                " WHERE token_id=?"));
     q.Bind(1, at_ms).Bind(2, token_id);
     return q.Run();
   }
 
   Result<uint64_t> CountActive(Role role) override {
     std::lock_guard<std::mutex> lock(s_->mu);
-    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(
-                                    "SELECT COUNT(*) FROM operator_tokens"
-                                    " WHERE role=? AND revoked=0"));
+    TF_ASSIGN_OR_RETURN(auto q,
+                        s_->db->Prepare("SELECT COUNT(*) FROM operator_tokens"
+                                        " WHERE role=? AND revoked=0"));
     q.Bind(1, static_cast<int64_t>(role));
     TF_ASSIGN_OR_RETURN(bool row, q.Step());
     uint64_t n = row ? static_cast<uint64_t>(q.Int(0)) : 0;
@@ -519,10 +534,10 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
  private:
   Result<OperatorTokenRecord> FindLocked(const char* column,
                                          const std::string& value) {
-    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(std::string("SELECT ") +
-                                                kOperatorColumns +
-                                                " FROM operator_tokens WHERE " +
-                                                column + "=?"));
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare(std::string("SELECT ") + kOperatorColumns +
+                        " FROM operator_tokens WHERE " + column + "=?"));
     q.Bind(1, value);
     TF_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return NotFoundError("no such operator token");
@@ -537,7 +552,9 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, int version)
-      : version_(version), devices_(&shared_), tokens_(&shared_),
+      : version_(version),
+        devices_(&shared_),
+        tokens_(&shared_),
         operators_(&shared_) {
     shared_.db = std::move(db);
   }
@@ -556,8 +573,8 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options,
-                                               const Clock& clock) {
+Result<std::unique_ptr<Store>> OpenSqliteStore(
+    const SqliteStoreOptions& options, const Clock& clock) {
   std::unique_ptr<Db> db;
   if (options.path.empty()) {
     TF_ASSIGN_OR_RETURN(db, Db::OpenInMemory());

@@ -19,8 +19,8 @@ struct SqliteStoreOptions {
 };
 
 // Opens the database and applies pending migrations.
-Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options,
-                                               const Clock& clock);
+Result<std::unique_ptr<Store>> OpenSqliteStore(
+    const SqliteStoreOptions& options, const Clock& clock);
 
 }  // namespace tinyfleet::store
 

@@ -75,10 +75,9 @@ class DeviceRepository {
   virtual Result<DeviceRecord> Get(const std::string& device_id) = 0;
   virtual Result<DevicePage> List(const DeviceQuery& query) = 0;
   // Applies a label change and returns the new record.
-  virtual Result<DeviceRecord> UpdateLabels(const std::string& device_id,
-                                            const Labels& set,
-                                            const std::vector<std::string>& remove,
-                                            bool replace) = 0;
+  virtual Result<DeviceRecord> UpdateLabels(
+      const std::string& device_id, const Labels& set,
+      const std::vector<std::string>& remove, bool replace) = 0;
   virtual Status UpdateNode(const std::string& device_id,
                             const v1::NodeInfo& node,
                             const std::string& agent_version,

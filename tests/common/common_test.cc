@@ -60,7 +60,8 @@ TEST(EncodingTest, AtomicWriteReplacesWholeFile) {
   EXPECT_EQ(*ReadFile(p), "second");
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "f.tmp"));
   auto perms = std::filesystem::status(p).permissions();
-  EXPECT_EQ(perms & std::filesystem::perms::group_read, std::filesystem::perms::none);
+  EXPECT_EQ(perms & std::filesystem::perms::group_read,
+            std::filesystem::perms::none);
 }
 
 TEST(PkiTest, CaSignsCsrWithDeviceIdAndVerifies) {
@@ -71,40 +72,49 @@ TEST(PkiTest, CaSignsCsrWithDeviceIdAndVerifies) {
   ASSERT_TRUE(key.ok());
   auto csr = pki::CreateCsr(*key, "whatever-the-agent-says");
   ASSERT_TRUE(csr.ok());
-  auto cert = (*ca)->SignClientCsr(*csr, "dev-abc", std::chrono::hours(24), clock);
+  auto cert =
+      (*ca)->SignClientCsr(*csr, "dev-abc", std::chrono::hours(24), clock);
   ASSERT_TRUE(cert.ok()) << cert.status().ToString();
-  EXPECT_EQ(cert->info.common_name, "dev-abc");  // subject is the gateway's choice
+  EXPECT_EQ(cert->info.common_name,
+            "dev-abc");  // subject is the gateway's choice
   EXPECT_EQ(cert->info.issuer_common_name, "test CA");
   EXPECT_EQ(cert->info.sha256_hex.size(), 64u);
   int64_t now = clock.NowUnixMillis() / 1000;
-  EXPECT_TRUE(pki::VerifyCertificate(cert->pem, (*ca)->certificate_pem(), now).ok());
+  EXPECT_TRUE(
+      pki::VerifyCertificate(cert->pem, (*ca)->certificate_pem(), now).ok());
   // Expired after its validity; and not from another CA.
   EXPECT_FALSE(pki::VerifyCertificate(cert->pem, (*ca)->certificate_pem(),
-                                      now + 2 * 86400).ok());
+                                      now + 2 * 86400)
+                   .ok());
   auto other = pki::CertificateAuthority::Create("other", clock);
-  EXPECT_FALSE(pki::VerifyCertificate(cert->pem, (*other)->certificate_pem(), now).ok());
+  EXPECT_FALSE(
+      pki::VerifyCertificate(cert->pem, (*other)->certificate_pem(), now).ok());
 }
 
 TEST(PkiTest, SignRejectsBadCsrs) {
   FakeClock clock(SystemClock::Instance().NowUnixMillis());
   auto ca = pki::CertificateAuthority::Create("test CA", clock);
   ASSERT_TRUE(ca.ok());
-  auto garbage = (*ca)->SignClientCsr("not a csr", "dev-x", std::chrono::hours(1), clock);
+  auto garbage =
+      (*ca)->SignClientCsr("not a csr", "dev-x", std::chrono::hours(1), clock);
   EXPECT_EQ(garbage.status().code(), StatusCode::kInvalidArgument);
   auto key = pki::GenerateEcPrivateKey();
   auto csr = pki::CreateCsr(*key, "x");
   // Flip a byte inside the base64 body: the self-signature no longer holds
   // (or the CSR no longer parses); either way it is refused.
   std::string tampered = *csr;
-  tampered[tampered.size() / 2] = tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
-  auto bad = (*ca)->SignClientCsr(tampered, "dev-x", std::chrono::hours(1), clock);
+  tampered[tampered.size() / 2] =
+      tampered[tampered.size() / 2] == 'A' ? 'B' : 'A';
+  auto bad =
+      (*ca)->SignClientCsr(tampered, "dev-x", std::chrono::hours(1), clock);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(PkiTest, GatewayPkiIsCreatedOnceAndReused) {
   testing::TempDir dir;
   FakeClock clock(SystemClock::Instance().NowUnixMillis());
-  auto first = pki::LoadOrCreateGatewayPki(dir.path(), {"localhost", "127.0.0.1"}, clock);
+  auto first = pki::LoadOrCreateGatewayPki(dir.path(),
+                                           {"localhost", "127.0.0.1"}, clock);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   auto second = pki::LoadOrCreateGatewayPki(dir.path(), {"localhost"}, clock);
   ASSERT_TRUE(second.ok());

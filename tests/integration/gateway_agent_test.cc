@@ -5,8 +5,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <map>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -43,7 +43,8 @@ v1::NodeInfo Node(int i) {
 class GatewayAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    clock_ = std::make_unique<FakeClock>(SystemClock::Instance().NowUnixMillis());
+    clock_ =
+        std::make_unique<FakeClock>(SystemClock::Instance().NowUnixMillis());
     gw_ = std::make_unique<TestGateway>(dir_.path() / "gw", clock_.get());
     io_thread_ = std::thread([this] { io_.run(); });
   }
@@ -60,14 +61,17 @@ class GatewayAgentTest : public ::testing::Test {
     io_thread_.join();
   }
 
-  GatewayEndpoint Endpoint() const { return {gw_->target(), gw_->ca_pem(), false}; }
+  GatewayEndpoint Endpoint() const {
+    return {gw_->target(), gw_->ca_pem(), false};
+  }
 
   Result<agent::Credentials> EnrollOne(const std::string& token, int i) {
     return agent::Enroll(Endpoint(), token, Node(i), agent::AgentVersion(),
                          std::chrono::seconds(10));
   }
 
-  std::shared_ptr<GatewaySession> StartSession(const agent::Credentials& c, int i) {
+  std::shared_ptr<GatewaySession> StartSession(const agent::Credentials& c,
+                                               int i) {
     agent::SessionOptions opt;
     opt.endpoint = Endpoint();
     opt.credentials = c;
@@ -80,7 +84,8 @@ class GatewayAgentTest : public ::testing::Test {
     return s;
   }
 
-  v1::ListDevicesResponse List(v1::Connectivity c = v1::CONNECTIVITY_UNSPECIFIED) {
+  v1::ListDevicesResponse List(
+      v1::Connectivity c = v1::CONNECTIVITY_UNSPECIFIED) {
     auto stub = gw_->FleetStub();
     v1::ListDevicesRequest req;
     req.set_connectivity(c);
@@ -95,7 +100,8 @@ class GatewayAgentTest : public ::testing::Test {
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<TestGateway> gw_;
   boost::asio::io_context io_;
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+  std::optional<
+      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       work_{boost::asio::make_work_guard(io_)};
   std::thread io_thread_;
   std::vector<std::shared_ptr<GatewaySession>> sessions_;
@@ -113,7 +119,8 @@ TEST_F(GatewayAgentTest, ThreeAgentsEnrollConnectAndAreListedOnline) {
     StartSession(*creds, i);
   }
   EXPECT_EQ(ids.size(), 3u);
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
   auto all = List();
   ASSERT_EQ(all.devices_size(), 3);
   for (const auto& d : all.devices()) {
@@ -171,23 +178,28 @@ TEST_F(GatewayAgentTest, StoppedAgentGoesOfflineAndSilentAgentTimesOut) {
   sa->Stop([&] { stopped.set_value(); });
   stopped.get_future().wait();
   sessions_.clear();
-  EXPECT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 0; }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 0; }));
   auto offline = List(v1::CONNECTIVITY_OFFLINE);
   EXPECT_EQ(offline.devices_size(), 2);
   for (const auto& d : offline.devices()) EXPECT_TRUE(d.has_last_seen_at());
 }
 
-TEST_F(GatewayAgentTest, RestartedGatewayKeepsDevicesAndAgentsResumeWithTheirCertificates) {
+TEST_F(GatewayAgentTest,
+       RestartedGatewayKeepsDevicesAndAgentsResumeWithTheirCertificates) {
   auto tokens = gw_->CreateEnrollmentTokens(3);
   std::vector<agent::Credentials> creds;
   for (int i = 0; i < 3; ++i) {
     auto c = EnrollOne(tokens[i], i);
     ASSERT_TRUE(c.ok()) << c.status().ToString();
-    ASSERT_TRUE(agent::SaveCredentials(dir_.path() / ("agent" + std::to_string(i)), *c).ok());
+    ASSERT_TRUE(
+        agent::SaveCredentials(dir_.path() / ("agent" + std::to_string(i)), *c)
+            .ok());
     creds.push_back(*c);
   }
   for (int i = 0; i < 3; ++i) StartSession(creds[i], i);
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
 
   uint16_t port = gw_->gateway().grpc_port();
   std::string admin = gw_->admin_token();
@@ -202,9 +214,11 @@ TEST_F(GatewayAgentTest, RestartedGatewayKeepsDevicesAndAgentsResumeWithTheirCer
                                       std::chrono::milliseconds(200), port);
   EXPECT_EQ(gw_->admin_token(), admin);  // the admin token was not recreated
   // Every agent reconnects on its own with the certificate on disk.
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
   for (int i = 0; i < 3; ++i) {
-    auto loaded = agent::LoadCredentials(dir_.path() / ("agent" + std::to_string(i)));
+    auto loaded =
+        agent::LoadCredentials(dir_.path() / ("agent" + std::to_string(i)));
     ASSERT_TRUE(loaded.ok());
     EXPECT_EQ(loaded->device_id, creds[i].device_id);
     EXPECT_GE(sessions_[i]->sessions_opened(), 2u);
@@ -264,11 +278,13 @@ TEST_F(GatewayAgentTest, CertificateFromAnotherCaIsRefused) {
   v1::GatewayMessage msg;
   EXPECT_FALSE(stream->Read(&msg));
   grpc::Status st = stream->Finish();
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << st.error_message();
   EXPECT_EQ(List(v1::CONNECTIVITY_ONLINE).devices_size(), 0);
 
   // Without any certificate, a session is refused as unauthenticated.
-  auto anon = v1::AgentService::NewStub(agent::MakeChannel(Endpoint(), nullptr));
+  auto anon =
+      v1::AgentService::NewStub(agent::MakeChannel(Endpoint(), nullptr));
   grpc::ClientContext ctx2;
   auto s2 = anon->Session(&ctx2);
   s2->Write(hello);
@@ -329,7 +345,8 @@ TEST_F(GatewayAgentTest, OversizeMessageIsRefusedAndNothingIsLost) {
   v1::CreateEnrollmentTokensResponse resp;
   auto ctx = TestGateway::Ctx(gw_->admin_token());
   grpc::Status st = stub->CreateEnrollmentTokens(ctx.get(), req, &resp);
-  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << st.error_message();
   // The gateway still serves and still has the device.
   EXPECT_EQ(List().devices_size(), 1);
 }
@@ -346,7 +363,8 @@ TEST_F(GatewayAgentTest, DecommissionClosesTheSessionAndRefusesTheCertificate) {
   opt.max_backoff = std::chrono::milliseconds(50);
   auto s = GatewaySession::Create(io_, opt, [] { return Node(0); });
   s->OnStateChange([&](SessionState st, const Status& err) {
-    if (st == SessionState::kBackoff && err.code() == StatusCode::kPermissionDenied) {
+    if (st == SessionState::kBackoff &&
+        err.code() == StatusCode::kPermissionDenied) {
       denied++;
     }
   });
@@ -406,7 +424,8 @@ TEST_F(GatewayAgentTest, LabelsFilterAndPageTheDeviceList) {
     auto ctx = TestGateway::Ctx(gw_->admin_token());
     ASSERT_TRUE(stub->ListDevices(ctx.get(), p, &r).ok());
     EXPECT_EQ(r.total_count(), 5u);
-    for (const auto& d : r.devices()) EXPECT_TRUE(seen.insert(d.device_id()).second);
+    for (const auto& d : r.devices())
+      EXPECT_TRUE(seen.insert(d.device_id()).second);
     token = r.next_page_token();
     ++pages;
   } while (!token.empty() && pages < 10);
@@ -467,7 +486,8 @@ TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {
   std::vector<std::shared_ptr<agent::Bridge>> bridges;
   for (int i = 0; i < 3; ++i) bridges.push_back(make(i, tokens[i]));
   for (auto& b : bridges) b->Start();
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
   std::map<std::string, std::string> hw_by_id;
   auto listed = List();
   for (const auto& d : listed.devices()) {
@@ -479,13 +499,15 @@ TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {
   }
   EXPECT_EQ(hw_by_id.size(), 3u);
   stop_all(bridges);
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 0; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 0; }));
 
   // Restarted without tokens: credentials and node identities come from disk.
   bridges.clear();
   for (int i = 0; i < 3; ++i) bridges.push_back(make(i, ""));
   for (auto& b : bridges) b->Start();
-  ASSERT_TRUE(WaitFor([&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return List(v1::CONNECTIVITY_ONLINE).devices_size() == 3; }));
   auto relisted = List();
   for (const auto& d : relisted.devices()) {
     ASSERT_TRUE(hw_by_id.count(d.device_id()));
@@ -494,8 +516,9 @@ TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {
   // A node without credentials and without a token waits for an operator.
   auto lonely = make(9, "");
   lonely->Start();
-  EXPECT_TRUE(WaitFor(
-      [&] { return lonely->state() == agent::BridgeState::kEnrollmentRefused; }));
+  EXPECT_TRUE(WaitFor([&] {
+    return lonely->state() == agent::BridgeState::kEnrollmentRefused;
+  }));
   bridges.push_back(lonely);
   stop_all(bridges);
   blocking.join();

@@ -11,7 +11,8 @@
 namespace tinyfleet::testing {
 
 TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "tinyfleet-XXXXXX").string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / "tinyfleet-XXXXXX").string();
   char* made = ::mkdtemp(tmpl.data());
   if (!made) std::abort();
   path_ = made;
@@ -54,7 +55,8 @@ TestGateway::TestGateway(const std::filesystem::path& data_dir,
   auto token = ReadFile(gateway_->admin_token_file());
   if (token.ok()) {
     admin_token_ = *token;
-    while (!admin_token_.empty() && admin_token_.back() == '\n') admin_token_.pop_back();
+    while (!admin_token_.empty() && admin_token_.back() == '\n')
+      admin_token_.pop_back();
   }
 }
 
@@ -78,10 +80,12 @@ std::unique_ptr<v1::FleetService::Stub> TestGateway::FleetStub() {
       grpc::CreateCustomChannel(target(), grpc::SslCredentials(ssl), args));
 }
 
-std::unique_ptr<grpc::ClientContext> TestGateway::Ctx(const std::string& token) {
+std::unique_ptr<grpc::ClientContext> TestGateway::Ctx(
+    const std::string& token) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(10));
   return ctx;
 }
 

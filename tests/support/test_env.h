@@ -41,9 +41,10 @@ class TestGateway {
  public:
   // `clock` must outlive the gateway. Heartbeats every `heartbeat`;
   // the background sweep is off (tests call Sweep()).
-  TestGateway(const std::filesystem::path& data_dir, const Clock* clock,
-              std::chrono::milliseconds heartbeat = std::chrono::milliseconds(200),
-              uint16_t grpc_port = 0);
+  TestGateway(
+      const std::filesystem::path& data_dir, const Clock* clock,
+      std::chrono::milliseconds heartbeat = std::chrono::milliseconds(200),
+      uint16_t grpc_port = 0);
   ~TestGateway();
 
   gateway::Gateway& gateway() { return *gateway_; }

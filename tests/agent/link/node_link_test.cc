@@ -42,13 +42,14 @@ class FaultyNodeTransport final : public ByteTransport {
   void Write(std::vector<uint8_t> bytes) override {
     if (silent) return;
     std::vector<uint8_t> reply;
-    tn_sim_node_receive(&node_, &dec_, bytes.data(), bytes.size(),
-                        [](void* ctx, const uint8_t* d, size_t n) -> tn_status {
-                          auto* r = static_cast<std::vector<uint8_t>*>(ctx);
-                          r->insert(r->end(), d, d + n);
-                          return TN_OK;
-                        },
-                        &reply);
+    tn_sim_node_receive(
+        &node_, &dec_, bytes.data(), bytes.size(),
+        [](void* ctx, const uint8_t* d, size_t n) -> tn_status {
+          auto* r = static_cast<std::vector<uint8_t>*>(ctx);
+          r->insert(r->end(), d, d + n);
+          return TN_OK;
+        },
+        &reply);
     if (drop_next_replies > 0) {
       --drop_next_replies;
       return;
@@ -110,8 +111,8 @@ class NodeLinkTest : public ::testing::Test {
   }
 
   asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
-      asio::make_work_guard(io_)};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      work_{asio::make_work_guard(io_)};
   std::thread thread_;
 };
 
@@ -166,7 +167,8 @@ TEST_F(NodeLinkTest, SilentNodeFailsWithDeadlineExceeded) {
 // A node served on 127.0.0.1 by the virtual node code, reached over TCP.
 TEST_F(NodeLinkTest, TcpTransportSpeaksToANodeOnLoopback) {
   asio::io_context server_io;
-  asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::acceptor acceptor(server_io,
+                                   {asio::ip::make_address("127.0.0.1"), 0});
   uint16_t port = acceptor.local_endpoint().port();
   std::thread server([&] {
     asio::ip::tcp::socket sock(server_io);
@@ -189,18 +191,20 @@ TEST_F(NodeLinkTest, TcpTransportSpeaksToANodeOnLoopback) {
     for (;;) {
       size_t n = sock.read_some(asio::buffer(buf), ec);
       if (ec) break;
-      tn_sim_node_receive(&node, &dec, buf, n,
-                          [](void* ctx, const uint8_t* d, size_t len) -> tn_status {
-                            auto* s = static_cast<asio::ip::tcp::socket*>(ctx);
-                            boost::system::error_code wec;
-                            asio::write(*s, asio::buffer(d, len), wec);
-                            return wec ? TN_ERR_STORAGE : TN_OK;
-                          },
-                          &sock);
+      tn_sim_node_receive(
+          &node, &dec, buf, n,
+          [](void* ctx, const uint8_t* d, size_t len) -> tn_status {
+            auto* s = static_cast<asio::ip::tcp::socket*>(ctx);
+            boost::system::error_code wec;
+            asio::write(*s, asio::buffer(d, len), wec);
+            return wec ? TN_ERR_STORAGE : TN_OK;
+          },
+          &sock);
     }
   });
   auto strand = asio::make_strand(io_);
-  auto link = NodeLink::Create(strand, MakeTcpTransport(strand, "127.0.0.1", port));
+  auto link =
+      NodeLink::Create(strand, MakeTcpTransport(strand, "127.0.0.1", port));
   auto info = Connect(*link);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   EXPECT_EQ(info->hardware_id(), "42424242424242424242424242424242");

@@ -41,8 +41,8 @@ typedef struct tn_test_case {
 int tn_test_main(const tn_test_case* cases, size_t count);
 
 /* Records a failure of the running case (does not abort it). */
-void tn_test_fail(const char* file, int line, const char* expr,
-                  long long lhs, long long rhs);
+void tn_test_fail(const char* file, int line, const char* expr, long long lhs,
+                  long long rhs);
 
 /* Prints the digest line for `label` over `size` bytes of `data`. */
 void tn_test_digest(const char* label, const void* data, size_t size);
@@ -55,29 +55,30 @@ uint64_t tn_test_fnv1a(uint64_t seed, const void* data, size_t size);
 /* Number of failures recorded so far in the running case. */
 int tn_test_failures(void);
 
-#define TN_CHECK(cond)                                         \
-  do {                                                         \
+#define TN_CHECK(cond)                                          \
+  do {                                                          \
     if (!(cond)) tn_test_fail(__FILE__, __LINE__, #cond, 0, 0); \
   } while (0)
 
-#define TN_CHECK_EQ(a, b)                                                 \
-  do {                                                                    \
-    long long tn_a_ = (long long)(a), tn_b_ = (long long)(b);             \
-    if (tn_a_ != tn_b_)                                                   \
-      tn_test_fail(__FILE__, __LINE__, #a " == " #b, tn_a_, tn_b_);       \
+#define TN_CHECK_EQ(a, b)                                           \
+  do {                                                              \
+    long long tn_a_ = (long long)(a), tn_b_ = (long long)(b);       \
+    if (tn_a_ != tn_b_)                                             \
+      tn_test_fail(__FILE__, __LINE__, #a " == " #b, tn_a_, tn_b_); \
   } while (0)
 
 /* Checks a tn_status; prints both names on mismatch. */
-#define TN_CHECK_STATUS(expr, expected) TN_CHECK_EQ((int)(expr), (int)(expected))
+#define TN_CHECK_STATUS(expr, expected) \
+  TN_CHECK_EQ((int)(expr), (int)(expected))
 
 /* Stops the running case when a check has failed (use after checks whose
  * failure would make later code read out of bounds). */
-#define TN_REQUIRE(cond)                                          \
-  do {                                                            \
-    if (!(cond)) {                                                \
-      tn_test_fail(__FILE__, __LINE__, #cond, 0, 0);              \
-      return;                                                     \
-    }                                                             \
+#define TN_REQUIRE(cond)                             \
+  do {                                               \
+    if (!(cond)) {                                   \
+      tn_test_fail(__FILE__, __LINE__, #cond, 0, 0); \
+      return;                                        \
+    }                                                \
   } while (0)
 
 #ifdef __cplusplus

@@ -63,7 +63,8 @@ TEST_F(CliTest, TokensCreateEnrollAndDevicesCommands) {
   EXPECT_NE(out_.str().find("\"device_id\": \"" + creds->device_id + "\""),
             std::string::npos);
 
-  ASSERT_EQ(Run({"devices", "label", creds->device_id, "ring=canary", "site-"}), 0)
+  ASSERT_EQ(Run({"devices", "label", creds->device_id, "ring=canary", "site-"}),
+            0)
       << err_.str();
   EXPECT_NE(out_.str().find("ring=canary"), std::string::npos);
   EXPECT_EQ(out_.str().find("site=lab"), std::string::npos);
@@ -76,7 +77,9 @@ TEST_F(CliTest, TokensCreateEnrollAndDevicesCommands) {
   ASSERT_EQ(Run({"tokens", "list", "--all"}), 0);
   EXPECT_NE(out_.str().find("used by " + creds->device_id), std::string::npos);
 
-  ASSERT_EQ(Run({"devices", "decommission", creds->device_id, "--reason", "test"}), 0);
+  ASSERT_EQ(
+      Run({"devices", "decommission", creds->device_id, "--reason", "test"}),
+      0);
   ASSERT_EQ(Run({"devices", "list", "--decommissioned"}), 0);
   EXPECT_NE(out_.str().find(creds->device_id), std::string::npos);
 }
@@ -95,7 +98,8 @@ TEST_F(CliTest, ErrorsAreClearAndExitCodesDistinguishUsageFromFailure) {
   EXPECT_NE(err_.str().find("--ca"), std::string::npos);
 
   // A viewer may list but not create tokens.
-  ASSERT_EQ(Run({"--json", "operators", "create", "viewer1", "--role", "viewer"}), 0);
+  ASSERT_EQ(
+      Run({"--json", "operators", "create", "viewer1", "--role", "viewer"}), 0);
   std::string json = out_.str();
   size_t at = json.find("\"secret\": \"");
   ASSERT_NE(at, std::string::npos);

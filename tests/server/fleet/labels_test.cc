@@ -18,13 +18,16 @@ TEST(LabelsTest, ParsesEveryTermKind) {
   EXPECT_EQ((*sel)[2].op, Op::kExists);
   EXPECT_TRUE(ParseSelector("")->empty());
   EXPECT_TRUE(Matches(*sel, {{"site", "lab"}, {"gpu", "yes"}}));
-  EXPECT_FALSE(Matches(*sel, {{"site", "lab"}, {"gpu", "1"}, {"ring", "canary"}}));
+  EXPECT_FALSE(
+      Matches(*sel, {{"site", "lab"}, {"gpu", "1"}, {"ring", "canary"}}));
   EXPECT_FALSE(Matches(*sel, {{"site", "lab"}}));
 }
 
 TEST(LabelsTest, RejectsMalformedSelectorsAndLabels) {
-  for (const char* bad : {"a=b,", ",a", "=x", "Site=lab", "a b=c", "k=v v",
-                          "k=" "0123456789012345678901234567890123456789012345678901234567890123"}) {
+  for (const char* bad :
+       {"a=b,", ",a", "=x", "Site=lab", "a b=c", "k=v v",
+        "k="
+        "0123456789012345678901234567890123456789012345678901234567890123"}) {
     auto sel = ParseSelector(bad);
     EXPECT_FALSE(sel.ok()) << bad;
     if (!sel.ok()) {

@@ -18,7 +18,8 @@ class RegistryTest : public ::testing::Test {
     RegistryOptions opt;
     opt.heartbeat_interval = std::chrono::milliseconds(1000);
     opt.missed_heartbeats_offline = 3;
-    registry_ = std::move(Registry::Create(store_.get(), ca_.get(), &clock_, nullptr, opt))
+    registry_ = std::move(Registry::Create(store_.get(), ca_.get(), &clock_,
+                                           nullptr, opt))
                     .value();
   }
 
@@ -41,18 +42,29 @@ class RegistryTest : public ::testing::Test {
 };
 
 TEST_F(RegistryTest, TokenRequestsAreValidated) {
-  EXPECT_EQ(registry_->CreateEnrollmentTokens(10001, std::nullopt, {}, "", "t").status().code(),
+  EXPECT_EQ(registry_->CreateEnrollmentTokens(10001, std::nullopt, {}, "", "t")
+                .status()
+                .code(),
             StatusCode::kInvalidArgument);
-  EXPECT_EQ(registry_->CreateEnrollmentTokens(1, std::chrono::seconds(0), {}, "", "t")
-                .status().code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(registry_->CreateEnrollmentTokens(1, std::chrono::hours(24 * 31), {}, "", "t")
-                .status().code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(registry_->CreateEnrollmentTokens(1, std::nullopt, {{"Bad Key", "v"}}, "", "t")
-                .status().code(),
-            StatusCode::kInvalidArgument);
-  auto ok = registry_->CreateEnrollmentTokens(3, std::chrono::minutes(5), {}, "", "t");
+  EXPECT_EQ(
+      registry_->CreateEnrollmentTokens(1, std::chrono::seconds(0), {}, "", "t")
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      registry_
+          ->CreateEnrollmentTokens(1, std::chrono::hours(24 * 31), {}, "", "t")
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      registry_
+          ->CreateEnrollmentTokens(1, std::nullopt, {{"Bad Key", "v"}}, "", "t")
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
+  auto ok = registry_->CreateEnrollmentTokens(3, std::chrono::minutes(5), {},
+                                              "", "t");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->secrets.size(), 3u);
   EXPECT_NE(ok->secrets[0], ok->secrets[1]);
@@ -67,7 +79,8 @@ TEST_F(RegistryTest, EnrollmentIssuesACertificateNamedAfterTheDevice) {
   EXPECT_EQ(info->common_name, e.device.device_id);
   EXPECT_EQ(info->sha256_hex, e.device.cert_sha256);
   EXPECT_TRUE(pki::VerifyCertificate(e.certificate_pem, e.ca_certificate_pem,
-                                     clock_.NowUnixMillis() / 1000).ok());
+                                     clock_.NowUnixMillis() / 1000)
+                  .ok());
 }
 
 TEST_F(RegistryTest, SessionsPresenceAndSweep) {
@@ -79,35 +92,42 @@ TEST_F(RegistryTest, SessionsPresenceAndSweep) {
       kicked.push_back(who + ":" + std::string(StatusCodeName(s.code())));
     };
   };
-  auto ta = registry_->OpenSession(a.device.device_id, a.device.cert_sha256, {}, "", kick("a1"));
+  auto ta = registry_->OpenSession(a.device.device_id, a.device.cert_sha256, {},
+                                   "", kick("a1"));
   ASSERT_TRUE(ta.ok());
-  auto tb = registry_->OpenSession(b.device.device_id, b.device.cert_sha256, {}, "", kick("b"));
+  auto tb = registry_->OpenSession(b.device.device_id, b.device.cert_sha256, {},
+                                   "", kick("b"));
   ASSERT_TRUE(tb.ok());
   EXPECT_EQ(registry_->online_count(), 2u);
 
   // A wrong certificate hash is refused.
-  EXPECT_EQ(registry_->OpenSession(a.device.device_id, "00", {}, "", nullptr).status().code(),
+  EXPECT_EQ(registry_->OpenSession(a.device.device_id, "00", {}, "", nullptr)
+                .status()
+                .code(),
             StatusCode::kUnauthenticated);
   // A second session replaces the first, which is kicked.
-  auto ta2 = registry_->OpenSession(a.device.device_id, a.device.cert_sha256, {}, "",
-                                    kick("a2"));
+  auto ta2 = registry_->OpenSession(a.device.device_id, a.device.cert_sha256,
+                                    {}, "", kick("a2"));
   ASSERT_TRUE(ta2.ok());
   ASSERT_EQ(kicked.size(), 1u);
   EXPECT_EQ(kicked[0], "a1:ABORTED");
-  EXPECT_EQ(registry_->Heartbeat(a.device.device_id, ta->session_id, nullptr).code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(
+      registry_->Heartbeat(a.device.device_id, ta->session_id, nullptr).code(),
+      StatusCode::kNotFound);
 
   // Just inside the timeout nobody is swept; a heartbeat renews A.
   clock_.Advance(std::chrono::milliseconds(3000));
   EXPECT_EQ(registry_->Sweep(), 0u);
-  ASSERT_TRUE(registry_->Heartbeat(a.device.device_id, ta2->session_id, nullptr).ok());
+  ASSERT_TRUE(
+      registry_->Heartbeat(a.device.device_id, ta2->session_id, nullptr).ok());
   clock_.Advance(std::chrono::milliseconds(1));
   EXPECT_EQ(registry_->Sweep(), 1u);  // B missed three intervals
   EXPECT_EQ(kicked.back(), "b:DEADLINE_EXCEEDED");
   auto vb = registry_->GetDevice(b.device.device_id);
   EXPECT_EQ(vb->connectivity, Connectivity::kOffline);
   EXPECT_GT(vb->record.last_seen_at_ms, 0);
-  EXPECT_EQ(registry_->GetDevice(a.device.device_id)->connectivity, Connectivity::kOnline);
+  EXPECT_EQ(registry_->GetDevice(a.device.device_id)->connectivity,
+            Connectivity::kOnline);
 
   // Closing a stale session id is ignored; the current one goes offline.
   registry_->CloseSession(a.device.device_id, ta->session_id, "closed");
@@ -119,14 +139,21 @@ TEST_F(RegistryTest, SessionsPresenceAndSweep) {
 TEST_F(RegistryTest, DecommissionedDevicesCannotOpenSessions) {
   Enrollment a = EnrollOne();
   int kicks = 0;
-  ASSERT_TRUE(registry_->OpenSession(a.device.device_id, a.device.cert_sha256, {}, "",
-                                     [&](const Status&) { ++kicks; }).ok());
+  ASSERT_TRUE(registry_
+                  ->OpenSession(a.device.device_id, a.device.cert_sha256, {},
+                                "", [&](const Status&) { ++kicks; })
+                  .ok());
   ASSERT_TRUE(registry_->Decommission(a.device.device_id, "retired").ok());
   EXPECT_EQ(kicks, 1);
-  EXPECT_EQ(registry_->OpenSession(a.device.device_id, a.device.cert_sha256, {}, "", nullptr)
-                .status().code(),
+  EXPECT_EQ(registry_
+                ->OpenSession(a.device.device_id, a.device.cert_sha256, {}, "",
+                              nullptr)
+                .status()
+                .code(),
             StatusCode::kPermissionDenied);
-  EXPECT_EQ(registry_->OpenSession("dev-unknown", "", {}, "", nullptr).status().code(),
+  EXPECT_EQ(registry_->OpenSession("dev-unknown", "", {}, "", nullptr)
+                .status()
+                .code(),
             StatusCode::kUnauthenticated);
 }
 

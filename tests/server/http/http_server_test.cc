@@ -52,7 +52,8 @@ TEST(HttpServerTest, RoutesMethodsAndQueries) {
   uint16_t port = (*server)->port();
   ASSERT_NE(port, 0);
 
-  std::string ok = Get(port, "/echo?x=1&q=a%20b+c%2Fd", "Authorization: Bearer t\r\n");
+  std::string ok =
+      Get(port, "/echo?x=1&q=a%20b+c%2Fd", "Authorization: Bearer t\r\n");
   EXPECT_NE(ok.find("200 OK"), std::string::npos);
   EXPECT_NE(ok.find("hello"), std::string::npos);
   EXPECT_EQ(seen_auth, "Bearer t");
@@ -60,8 +61,10 @@ TEST(HttpServerTest, RoutesMethodsAndQueries) {
   EXPECT_EQ(seen_missing, "");
 
   EXPECT_NE(Get(port, "/nope").find("404"), std::string::npos);
-  std::string post = Exchange(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
-                                    "Connection: close\r\n\r\n");
+  std::string post =
+      Exchange(port,
+               "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+               "Connection: close\r\n\r\n");
   EXPECT_NE(post.find("405"), std::string::npos);
   // Garbage instead of HTTP: the connection is dropped, the server lives on.
   Exchange(port, std::string("\x16\x03\x01\x00\x00garbage\r\n\r\n", 16));
@@ -70,7 +73,8 @@ TEST(HttpServerTest, RoutesMethodsAndQueries) {
 }
 
 TEST(HttpServerTest, BindFailsClearly) {
-  EXPECT_EQ(HttpServer::Bind("not-an-ip", 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HttpServer::Bind("not-an-ip", 0).status().code(),
+            StatusCode::kInvalidArgument);
   auto first = HttpServer::Bind("127.0.0.1", 0);
   ASSERT_TRUE(first.ok());
   auto second = HttpServer::Bind("127.0.0.1", (*first)->port());

@@ -1,11 +1,12 @@
 // The SQLite store: migrations, atomic enrollment, labels, listing and
 // durability across reopen.
+#include "server/store/sqlite_store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include "server/store/migrations.h"
 #include "server/store/sqlite_db.h"
-#include "server/store/sqlite_store.h"
 #include "tests/support/test_env.h"
 
 namespace tinyfleet::store {
@@ -46,11 +47,13 @@ TEST_F(StoreTest, EnrollConsumesTokenOnceAndSurvivesReopen) {
     auto s = Open();
     EXPECT_EQ(s->schema_version(), 1);
     ASSERT_TRUE(s->enrollment_tokens().Create({Token("et-1", 1000)}).ok());
-    auto d = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 10, Device("dev-1"));
+    auto d = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 10,
+                                                     Device("dev-1"));
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(d->labels.at("site"), "lab");  // token labels carried over
     EXPECT_EQ(d->enrollment_token_id, "et-1");
-    auto again = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 11, Device("dev-2"));
+    auto again = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 11,
+                                                         Device("dev-2"));
     EXPECT_EQ(again.status().code(), StatusCode::kUnauthenticated);
     // Refused enrollment changed nothing.
     EXPECT_EQ(s->devices().Get("dev-2").status().code(), StatusCode::kNotFound);
@@ -67,16 +70,24 @@ TEST_F(StoreTest, EnrollConsumesTokenOnceAndSurvivesReopen) {
 
 TEST_F(StoreTest, ExpiredAndRevokedTokensDoNotEnroll) {
   auto s = Open();
-  ASSERT_TRUE(s->enrollment_tokens().Create({Token("et-a", 100), Token("et-b", 1000)}).ok());
-  EXPECT_EQ(s->enrollment_tokens().ConsumeAndEnroll("hash-et-a", 100, Device("d1"))
-                .status().code(),
+  ASSERT_TRUE(s->enrollment_tokens()
+                  .Create({Token("et-a", 100), Token("et-b", 1000)})
+                  .ok());
+  EXPECT_EQ(s->enrollment_tokens()
+                .ConsumeAndEnroll("hash-et-a", 100, Device("d1"))
+                .status()
+                .code(),
             StatusCode::kUnauthenticated);
   ASSERT_TRUE(s->enrollment_tokens().Revoke("et-b").ok());
-  EXPECT_EQ(s->enrollment_tokens().ConsumeAndEnroll("hash-et-b", 10, Device("d2"))
-                .status().code(),
+  EXPECT_EQ(s->enrollment_tokens()
+                .ConsumeAndEnroll("hash-et-b", 10, Device("d2"))
+                .status()
+                .code(),
             StatusCode::kUnauthenticated);
-  EXPECT_EQ(s->enrollment_tokens().ConsumeAndEnroll("hash-none", 10, Device("d3"))
-                .status().code(),
+  EXPECT_EQ(s->enrollment_tokens()
+                .ConsumeAndEnroll("hash-none", 10, Device("d3"))
+                .status()
+                .code(),
             StatusCode::kUnauthenticated);
   auto active = s->enrollment_tokens().List(false, 150, "", 10);
   ASSERT_TRUE(active.ok());
@@ -88,7 +99,8 @@ TEST_F(StoreTest, ExpiredAndRevokedTokensDoNotEnroll) {
 TEST_F(StoreTest, LabelsSelectorsAndKeysetPaging) {
   auto s = Open();
   std::vector<EnrollmentTokenRecord> tokens;
-  for (int i = 0; i < 7; ++i) tokens.push_back(Token("et-" + std::to_string(i), 1000));
+  for (int i = 0; i < 7; ++i)
+    tokens.push_back(Token("et-" + std::to_string(i), 1000));
   ASSERT_TRUE(s->enrollment_tokens().Create(tokens).ok());
   for (int i = 0; i < 7; ++i) {
     auto d = Device("dev-" + std::to_string(i));
@@ -140,9 +152,12 @@ TEST_F(StoreTest, LabelsSelectorsAndKeysetPaging) {
 TEST_F(StoreTest, DecommissionAndLastSeen) {
   auto s = Open();
   ASSERT_TRUE(s->enrollment_tokens().Create({Token("et-1", 1000)}).ok());
-  ASSERT_TRUE(s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 5, Device("dev-1")).ok());
+  ASSERT_TRUE(s->enrollment_tokens()
+                  .ConsumeAndEnroll("hash-et-1", 5, Device("dev-1"))
+                  .ok());
   ASSERT_TRUE(s->devices().UpdateLastSeen({{"dev-1", 500}}).ok());
-  ASSERT_TRUE(s->devices().UpdateLastSeen({{"dev-1", 400}}).ok());  // never goes back
+  ASSERT_TRUE(
+      s->devices().UpdateLastSeen({{"dev-1", 400}}).ok());  // never goes back
   EXPECT_EQ(s->devices().Get("dev-1")->last_seen_at_ms, 500);
   auto d = s->devices().Decommission("dev-1", "lost", 600);
   ASSERT_TRUE(d.ok());
