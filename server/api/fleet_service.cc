@@ -2,6 +2,11 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+
 #include "server/api/status_map.h"
 
 namespace tinyfleet::api {
@@ -66,8 +71,9 @@ void ToProto(const fleet::DeviceView& view, v1::Device* out) {
   out->set_agent_version(r.agent_version);
 }
 
-FleetService::FleetService(fleet::Registry* registry, Authenticator* auth)
-    : registry_(registry), auth_(auth) {}
+FleetService::FleetService(fleet::Registry* registry, Authenticator* auth,
+                           events::EventBus* events)
+    : registry_(registry), auth_(auth), events_(events) {}
 
 Status FleetService::Authorize(grpc::ServerContext* ctx, store::Role least,
                                Principal* principal) {
@@ -222,6 +228,86 @@ grpc::Status FleetService::DecommissionDevice(
   if (!d.ok()) return ToGrpc(d.status());
   ToProto(*d, resp);
   return grpc::Status::OK;
+}
+
+grpc::Status FleetService::WatchEvents(grpc::ServerContext* ctx,
+                                       const v1::WatchEventsRequest* req,
+                                       grpc::ServerWriter<v1::Event>* writer) {
+  TF_AUTHORIZE(kViewer);
+  static const std::set<std::string> kKinds = {"device", "rollout", "round",
+                                               "model"};
+  std::set<std::string> kinds;
+  for (const auto& k : req->kinds()) {
+    if (!kKinds.count(k)) {
+      return ToGrpc(InvalidArgumentError(
+          "unknown event kind \"" + k +
+          "\" (device, rollout, round or model)"));
+    }
+    kinds.insert(k);
+  }
+  constexpr size_t kMaxQueued = 10'000;
+  struct Queue {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<v1::Event> events;
+    bool overflow = false;
+  };
+  auto q = std::make_shared<Queue>();
+  auto kind_of = [](const v1::Event& e) -> std::string {
+    switch (e.payload_case()) {
+      case v1::Event::kDevice:
+        return "device";
+      case v1::Event::kRollout:
+        return "rollout";
+      case v1::Event::kRound:
+        return "round";
+      case v1::Event::kModel:
+        return "model";
+      default:
+        return "";
+    }
+  };
+  auto sub = events_->Subscribe(
+      req->after_sequence(), [q, kinds, kind_of](const v1::Event& e) {
+        if (!kinds.empty() && !kinds.count(kind_of(e))) return;
+        std::lock_guard<std::mutex> lock(q->mu);
+        if (q->events.size() >= kMaxQueued) {
+          q->overflow = true;
+        } else {
+          q->events.push_back(e);
+        }
+        q->cv.notify_one();
+      });
+  if (!sub.ok()) return ToGrpc(sub.status());
+  grpc::Status result = grpc::Status::OK;
+  uint64_t last = req->after_sequence();
+  while (!ctx->IsCancelled()) {
+    std::deque<v1::Event> batch;
+    {
+      std::unique_lock<std::mutex> lock(q->mu);
+      q->cv.wait_for(lock, std::chrono::milliseconds(250), [&] {
+        return !q->events.empty() || q->overflow;
+      });
+      if (q->overflow) {
+        result = ToGrpc(ResourceExhaustedError(
+            "watcher fell behind; resume with after_sequence=" +
+            std::to_string(last)));
+        break;
+      }
+      batch.swap(q->events);
+    }
+    bool ok = true;
+    for (const auto& e : batch) {
+      if (!writer->Write(e)) {
+        ok = false;
+        break;
+      }
+      last = e.sequence();
+    }
+    if (!ok) break;
+  }
+  events_->Unsubscribe(*sub);
+  return result;
 }
 
 }  // namespace tinyfleet::api

@@ -8,6 +8,7 @@
 #define TINYFLEET_SERVER_API_FLEET_SERVICE_H_
 
 #include "server/api/auth.h"
+#include "server/events/event_bus.h"
 #include "server/fleet/registry.h"
 #include "tinyfleet/v1/fleet.grpc.pb.h"
 
@@ -18,8 +19,9 @@ void ToProto(const fleet::DeviceView& view, v1::Device* out);
 
 class FleetService final : public v1::FleetService::Service {
  public:
-  // Both pointers must outlive the service.
-  FleetService(fleet::Registry* registry, Authenticator* auth);
+  // All pointers must outlive the service.
+  FleetService(fleet::Registry* registry, Authenticator* auth,
+               events::EventBus* events);
 
   grpc::Status CreateEnrollmentTokens(
       grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
@@ -53,6 +55,11 @@ class FleetService final : public v1::FleetService::Service {
   grpc::Status DecommissionDevice(grpc::ServerContext* ctx,
                                   const v1::DecommissionDeviceRequest* req,
                                   v1::Device* resp) override;
+  // Blocks one sync-server thread per watcher; watchers are few
+  // (dashboards, CLIs).
+  grpc::Status WatchEvents(grpc::ServerContext* ctx,
+                           const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::Event>* writer) override;
 
  private:
   Status Authorize(grpc::ServerContext* ctx, store::Role least,
@@ -60,6 +67,7 @@ class FleetService final : public v1::FleetService::Service {
 
   fleet::Registry* registry_;
   Authenticator* auth_;
+  events::EventBus* events_;
 };
 
 }  // namespace tinyfleet::api

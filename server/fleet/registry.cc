@@ -60,8 +60,8 @@ Status ValidateNodeInfo(const v1::NodeInfo& node) {
 
 Registry::Registry(store::Store* store, const pki::CertificateAuthority* ca,
                    const Clock* clock, prometheus::Registry* metrics,
-                   RegistryOptions options)
-    : store_(store), ca_(ca), clock_(clock), options_(options) {
+                   RegistryOptions options, events::EventBus* events)
+    : store_(store), ca_(ca), clock_(clock), options_(options), events_(events) {
   if (metrics) {
     connected_ = &prometheus::BuildGauge()
                       .Name("tinyfleet_agents_connected")
@@ -91,7 +91,7 @@ Registry::~Registry() = default;
 Result<std::unique_ptr<Registry>> Registry::Create(
     store::Store* store, const pki::CertificateAuthority* ca,
     const Clock* clock, prometheus::Registry* metrics,
-    RegistryOptions options) {
+    RegistryOptions options, events::EventBus* events) {
   if (!store || !ca || !clock) {
     return InvalidArgumentError("registry needs a store, a CA and a clock");
   }
@@ -104,7 +104,25 @@ Result<std::unique_ptr<Registry>> Registry::Create(
     return InvalidArgumentError("certificate validity must be >= 1 h");
   }
   return std::unique_ptr<Registry>(
-      new Registry(store, ca, clock, metrics, options));
+      new Registry(store, ca, clock, metrics, options, events));
+}
+
+void Registry::Publish(const std::string& device_id, const char* change,
+                       Connectivity connectivity, store::Lifecycle lifecycle) {
+  if (!events_) return;
+  v1::Event e;
+  auto* d = e.mutable_device();
+  d->set_device_id(device_id);
+  d->set_change(change);
+  auto* dev = d->mutable_device();
+  dev->set_device_id(device_id);
+  dev->set_connectivity(connectivity == Connectivity::kOnline
+                            ? v1::CONNECTIVITY_ONLINE
+                            : v1::CONNECTIVITY_OFFLINE);
+  dev->set_lifecycle(lifecycle == store::Lifecycle::kActive
+                         ? v1::DEVICE_LIFECYCLE_ACTIVE
+                         : v1::DEVICE_LIFECYCLE_DECOMMISSIONED);
+  events_->Publish(std::move(e));
 }
 
 // ---- Enrollment tokens -----------------------------------------------------
@@ -215,6 +233,8 @@ Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
   TF_LOG(kInfo, "registry")
       << "enrolled " << device_id << " (hardware " << node.hardware_id()
       << ", token " << stored->enrollment_token_id << ")";
+  Publish(stored->device_id, "enrolled", Connectivity::kOffline,
+          store::Lifecycle::kActive);
   Enrollment out;
   out.device = std::move(stored).value();
   out.certificate_pem = issued->pem;
@@ -287,8 +307,13 @@ Result<DeviceView> Registry::SetLabels(const std::string& device_id,
   if (record.labels.size() > 64) {
     return InvalidArgumentError("a device may carry at most 64 labels");
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  return ToView(std::move(record));
+  DeviceView view;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    view = ToView(std::move(record));
+  }
+  Publish(device_id, "labels", view.connectivity, view.record.lifecycle);
+  return view;
 }
 
 Result<DeviceView> Registry::Decommission(const std::string& device_id,
@@ -313,6 +338,8 @@ Result<DeviceView> Registry::Decommission(const std::string& device_id,
   }
   if (kick) kick(PermissionDeniedError("device decommissioned"));
   TF_LOG(kInfo, "registry") << "decommissioned " << device_id;
+  Publish(device_id, "decommissioned", Connectivity::kOffline,
+          store::Lifecycle::kDecommissioned);
   std::lock_guard<std::mutex> lock(mu_);
   return ToView(std::move(record));
 }
@@ -368,6 +395,9 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
   ticket.heartbeat_interval = options_.heartbeat_interval;
   if (sessions_opened_) sessions_opened_->Increment();
   if (previous) previous(AbortedError("replaced by a newer session"));
+  if (!previous) {
+    Publish(device_id, "online", Connectivity::kOnline, store::Lifecycle::kActive);
+  }
   return ticket;
 }
 
@@ -397,19 +427,23 @@ Status Registry::Heartbeat(const std::string& device_id, uint64_t session_id,
 
 void Registry::CloseSession(const std::string& device_id, uint64_t session_id,
                             const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = online_.find(device_id);
-  if (it == online_.end() || it->second.session_id != session_id) return;
-  online_.erase(it);
-  dirty_last_seen_[device_id] = clock_->NowUnixMillis();
-  if (connected_) connected_->Decrement();
-  if (sessions_closed_) sessions_closed_->Add({{"reason", reason}}).Increment();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = online_.find(device_id);
+    if (it == online_.end() || it->second.session_id != session_id) return;
+    online_.erase(it);
+    dirty_last_seen_[device_id] = clock_->NowUnixMillis();
+    if (connected_) connected_->Decrement();
+    if (sessions_closed_) sessions_closed_->Add({{"reason", reason}}).Increment();
+  }
+  Publish(device_id, "offline", Connectivity::kOffline, store::Lifecycle::kActive);
 }
 
 size_t Registry::Sweep() {
   auto timeout =
       options_.heartbeat_interval * options_.missed_heartbeats_offline;
   std::vector<SessionKick> kicks;
+  std::vector<std::string> timed_out;
   std::map<std::string, int64_t> flush;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -417,6 +451,7 @@ size_t Registry::Sweep() {
     for (auto it = online_.begin(); it != online_.end();) {
       if (now - it->second.last_heartbeat > timeout) {
         kicks.push_back(std::move(it->second.kick));
+        timed_out.push_back(it->first);
         TF_LOG(kInfo, "registry")
             << it->first << " missed " << options_.missed_heartbeats_offline
             << " heartbeats: offline";
@@ -442,6 +477,9 @@ size_t Registry::Sweep() {
   }
   for (auto& kick : kicks) {
     if (kick) kick(DeadlineExceededError("no heartbeat within the timeout"));
+  }
+  for (const auto& id : timed_out) {
+    Publish(id, "offline", Connectivity::kOffline, store::Lifecycle::kActive);
   }
   return kicks.size();
 }

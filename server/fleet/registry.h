@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/pki.h"
 #include "common/status.h"
+#include "server/events/event_bus.h"
 #include "server/store/store.h"
 #include "tinyfleet/v1/common.pb.h"
 
@@ -95,12 +96,13 @@ struct SessionTicket {
 
 class Registry {
  public:
-  // `store`, `ca`, `clock` and `metrics` must outlive the registry;
-  // `metrics` may be null.
+  // `store`, `ca`, `clock`, `metrics` and `events` must outlive the
+  // registry; `metrics` and `events` may be null. Device changes (enrolled,
+  // online, offline, labels, decommissioned) are published on `events`.
   static Result<std::unique_ptr<Registry>> Create(
       store::Store* store, const pki::CertificateAuthority* ca,
       const Clock* clock, prometheus::Registry* metrics,
-      RegistryOptions options);
+      RegistryOptions options, events::EventBus* events = nullptr);
   ~Registry();
 
   // ---- Enrollment tokens and enrollment ----
@@ -163,13 +165,17 @@ class Registry {
 
   Registry(store::Store* store, const pki::CertificateAuthority* ca,
            const Clock* clock, prometheus::Registry* metrics,
-           RegistryOptions options);
+           RegistryOptions options, events::EventBus* events);
+  // Publishes a device change (no lock held).
+  void Publish(const std::string& device_id, const char* change,
+               Connectivity connectivity, store::Lifecycle lifecycle);
   DeviceView ToView(store::DeviceRecord record) const;  // REQUIRES: mu_ held
 
   store::Store* store_;
   const pki::CertificateAuthority* ca_;
   const Clock* clock_;
   RegistryOptions options_;
+  events::EventBus* events_;
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Presence> online_;  // guarded by mu_

@@ -29,6 +29,7 @@ struct Gateway::Impl {
   GatewayOptions options;
   const Clock* clock = nullptr;
   std::shared_ptr<prometheus::Registry> metrics;
+  std::unique_ptr<events::EventBus> events;
   std::unique_ptr<store::Store> store;
   pki::GatewayPki pki;
   std::unique_ptr<fleet::Registry> registry;
@@ -79,6 +80,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
                             opt.data_dir.string() + ": " + ec.message());
   }
   impl->metrics = std::make_shared<prometheus::Registry>();
+  impl->events = std::make_unique<events::EventBus>(clock);
   TF_ASSIGN_OR_RETURN(impl->store, store::OpenSqliteStore(
                                        {opt.data_dir / "gateway.db"}, *clock));
   TF_ASSIGN_OR_RETURN(impl->pki, pki::LoadOrCreateGatewayPki(
@@ -89,7 +91,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   ropt.missed_heartbeats_offline = opt.missed_heartbeats_offline;
   TF_ASSIGN_OR_RETURN(impl->registry, fleet::Registry::Create(
                                           impl->store.get(), impl->pki.ca.get(),
-                                          clock, impl->metrics.get(), ropt));
+                                          clock, impl->metrics.get(), ropt, impl->events.get()));
   impl->auth = std::make_unique<api::Authenticator>(
       &impl->store->operator_tokens(), clock);
   TF_ASSIGN_OR_RETURN(bool created,
@@ -98,7 +100,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
 
   impl->pool = std::make_unique<boost::asio::thread_pool>(opt.worker_threads);
   impl->fleet_service = std::make_unique<api::FleetService>(
-      impl->registry.get(), impl->auth.get());
+      impl->registry.get(), impl->auth.get(), impl->events.get());
   api::AgentServiceOptions aopt;
   aopt.insecure_identity = opt.insecure_dev;
   impl->agent_service = std::make_unique<api::AgentService>(

@@ -3,6 +3,10 @@
 #include <string>
 
 namespace tinyfleet::store {
+
+using sqlite::Db;
+using sqlite::Statement;
+using sqlite::Transaction;
 namespace {
 
 constexpr Migration kMigrations[] = {

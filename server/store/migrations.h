@@ -8,9 +8,13 @@
 #include <span>
 
 #include "common/status.h"
-#include "server/store/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace tinyfleet::store {
+
+using sqlite::Db;
+using sqlite::Statement;
+using sqlite::Transaction;
 
 struct Migration {
   int version;

@@ -4,9 +4,13 @@
 #include <nlohmann/json.hpp>
 
 #include "server/store/migrations.h"
-#include "server/store/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace tinyfleet::store {
+
+using sqlite::Db;
+using sqlite::Statement;
+using sqlite::Transaction;
 namespace {
 
 std::string LabelsToJson(const Labels& labels) {

@@ -452,6 +452,50 @@ TEST_F(GatewayAgentTest, LabelsFilterAndPageTheDeviceList) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(GatewayAgentTest, WatchEventsStreamsDeviceChanges) {
+  auto stub = gw_->FleetStub();
+  auto ctx = TestGateway::Ctx(gw_->admin_token());
+  v1::WatchEventsRequest req;
+  req.add_kinds("device");
+  auto reader = stub->WatchEvents(ctx.get(), req);
+
+  auto tokens = gw_->CreateEnrollmentTokens(1);
+  auto c = EnrollOne(tokens[0], 0);
+  ASSERT_TRUE(c.ok());
+  auto s = StartSession(*c, 0);
+  std::vector<std::string> changes;
+  uint64_t last_seq = 0;
+  v1::Event e;
+  while (changes.size() < 2 && reader->Read(&e)) {
+    EXPECT_EQ(e.device().device_id(), c->device_id);
+    EXPECT_GT(e.sequence(), last_seq);
+    last_seq = e.sequence();
+    changes.push_back(e.device().change());
+  }
+  EXPECT_EQ(changes, (std::vector<std::string>{"enrolled", "online"}));
+  ctx->TryCancel();
+  reader->Finish();
+
+  // Resuming after the first event replays the second.
+  auto ctx2 = TestGateway::Ctx(gw_->admin_token());
+  v1::WatchEventsRequest resume;
+  resume.set_after_sequence(last_seq - 1);
+  auto r2 = stub->WatchEvents(ctx2.get(), resume);
+  ASSERT_TRUE(r2->Read(&e));
+  EXPECT_EQ(e.sequence(), last_seq);
+  EXPECT_EQ(e.device().change(), "online");
+  ctx2->TryCancel();
+  r2->Finish();
+
+  // A bad kind is refused.
+  auto ctx3 = TestGateway::Ctx(gw_->admin_token());
+  v1::WatchEventsRequest bad;
+  bad.add_kinds("weather");
+  auto r3 = stub->WatchEvents(ctx3.get(), bad);
+  EXPECT_FALSE(r3->Read(&e));
+  EXPECT_EQ(r3->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // The whole chain: bridges reading their identity from virtual nodes over
 // the link, enrolling with tokens, and coming back with the same identities.
 TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {

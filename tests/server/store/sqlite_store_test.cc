@@ -6,11 +6,13 @@
 #include <sqlite3.h>
 
 #include "server/store/migrations.h"
-#include "server/store/sqlite_db.h"
+#include "common/sqlite_db.h"
 #include "tests/support/test_env.h"
 
 namespace tinyfleet::store {
 namespace {
+
+using sqlite::Db;
 
 EnrollmentTokenRecord Token(const std::string& id, int64_t expires) {
   EnrollmentTokenRecord t;

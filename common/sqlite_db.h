@@ -1,10 +1,11 @@
-// A thin RAII layer over the SQLite C API used by the SQLite repositories:
-// a connection, prepared statements with typed binding and reading, and
-// transactions. Errors become Status values with SQLite's message.
+// A thin RAII layer over the SQLite C API, shared by the gateway store and
+// the agent outbox: a connection, prepared statements with typed binding and
+// reading, and transactions. Errors become Status values with SQLite's
+// message.
 //
-// Thread-safety: a Db is not thread-safe; SqliteStore serializes access.
-#ifndef TINYFLEET_SERVER_STORE_SQLITE_DB_H_
-#define TINYFLEET_SERVER_STORE_SQLITE_DB_H_
+// Thread-safety: a Db is not thread-safe; its owner serializes access.
+#ifndef TINYFLEET_COMMON_SQLITE_DB_H_
+#define TINYFLEET_COMMON_SQLITE_DB_H_
 
 #include <sqlite3.h>
 
@@ -17,7 +18,7 @@
 
 #include "common/status.h"
 
-namespace tinyfleet::store {
+namespace tinyfleet::sqlite {
 
 class Statement {
  public:
@@ -89,6 +90,6 @@ class Transaction {
   Db* db_;
 };
 
-}  // namespace tinyfleet::store
+}  // namespace tinyfleet::sqlite
 
-#endif  // TINYFLEET_SERVER_STORE_SQLITE_DB_H_
+#endif  // TINYFLEET_COMMON_SQLITE_DB_H_

@@ -1,6 +1,6 @@
-#include "server/store/sqlite_db.h"
+#include "common/sqlite_db.h"
 
-namespace tinyfleet::store {
+namespace tinyfleet::sqlite {
 namespace {
 Status SqliteError(sqlite3* db, int rc, std::string_view what) {
   std::string msg(what);
@@ -176,4 +176,4 @@ Status Transaction::Commit() {
   return s;
 }
 
-}  // namespace tinyfleet::store
+}  // namespace tinyfleet::sqlite
