@@ -41,6 +41,15 @@ Statement& Statement::BindBlob(int index, std::string_view v) {
   return *this;
 }
 
+Statement& Statement::BindDouble(int index, double v) {
+  sqlite3_bind_double(stmt_, index, v);
+  return *this;
+}
+
+double Statement::Double(int col) const {
+  return sqlite3_column_double(stmt_, col);
+}
+
 Statement& Statement::BindNull(int index) {
   sqlite3_bind_null(stmt_, index);
   return *this;

@@ -30,6 +30,7 @@ class Statement {
   Statement& Bind(int index, std::string_view v);
   Statement& BindBlob(int index, std::string_view v);
   Statement& BindNull(int index);
+  Statement& BindDouble(int index, double v);
 
   // Steps once: true when a row is available, false when done.
   Result<bool> Step();
@@ -37,6 +38,7 @@ class Statement {
   Status Run();
 
   int64_t Int(int col) const;
+  double Double(int col) const;
   std::string Text(int col) const;
   std::string Blob(int col) const;
   bool IsNull(int col) const;

@@ -5,8 +5,9 @@
 # network access at all. Runs apt-get as root directly, or through sudo.
 #
 # Usage: deploy/install-deps.sh [--with-tools]
-#   --with-tools  also install what tools/ needs (speech synthesis, PyTorch),
-#                 which the gateway, the simulated fleet and the tests do not.
+#   --with-tools  also install what model training in tools/ needs (PyTorch,
+#                 ONNX), which the gateway, the simulated fleet and the tests
+#                 do not.
 set -euo pipefail
 
 packages=(
@@ -22,9 +23,11 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # Cross build of the node firmware and its emulator.
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+  # Keyword-spotting data pipeline test (speech synthesis, feature reader).
+  espeak-ng flite sox python3-numpy
 )
 if [[ "${1:-}" == "--with-tools" ]]; then
-  packages+=(espeak-ng flite sox python3-torch python3-onnx python3-numpy)
+  packages+=(python3-torch python3-onnx)
 fi
 
 missing=()

@@ -1,7 +1,9 @@
 #include "agent/bridge/bridge.h"
 
 #include <boost/asio/post.hpp>
+#include <cstring>
 
+#include "common/encoding.h"
 #include "common/log.h"
 
 namespace tinyfleet::agent {
@@ -54,6 +56,16 @@ std::string Bridge::last_error() const {
   return last_error_;
 }
 
+uint32_t Bridge::node_info_capabilities() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return node_info_.capabilities();
+}
+
+uint64_t Bridge::keys_provisioned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return key_provisioned_;
+}
+
 std::shared_ptr<GatewaySession> Bridge::session() const {
   std::lock_guard<std::mutex> lock(mu_);
   return session_;
@@ -83,7 +95,74 @@ void Bridge::Start() {
         if (auto bb = weak.lock(); bb && !ec) bb->ConnectNode();
       });
     });
+    self->link_->OnTelemetry([weak](uint64_t counter, std::string sealed,
+                                    std::function<void(const Status&)> ack) {
+      auto b = weak.lock();
+      if (!b) return ack(UnavailableError("bridge stopped"));
+      b->OnNodeTelemetry(counter, std::move(sealed), std::move(ack));
+    });
     self->ConnectNode();
+  });
+}
+
+void Bridge::OnNodeTelemetry(uint64_t counter, std::string sealed,
+                             std::function<void(const Status&)> ack) {
+  std::string device;
+  std::shared_ptr<GatewaySession> session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    device = device_id_;
+    session = session_;
+  }
+  if (!options_.outbox || device.empty()) {
+    ack(UnavailableError("no outbox or not enrolled yet"));
+    return;
+  }
+  options_.outbox->Append({device, counter, std::move(sealed)},
+                          [ack, session](const Status& s) {
+                            ack(s);
+                            if (s.ok() && session) session->NotifyTelemetry();
+                          });
+}
+
+void Bridge::ProvisionNodeKey() {
+  std::weak_ptr<Bridge> weak = shared_from_this();
+  link_->KeyInfo([weak](Result<tn_link_key_info_reply> info) {
+    auto b = weak.lock();
+    if (!b || b->stopping_) return;
+    if (!info.ok()) {
+      TF_LOG(kWarning, "bridge")
+          << b->options_.name << ": key info: " << info.status().ToString();
+      return;
+    }
+    std::string gateway_key, device;
+    {
+      std::lock_guard<std::mutex> lock(b->mu_);
+      b->node_public_key_.assign(
+          reinterpret_cast<const char*>(info->node_public_key),
+          TN_LINK_PUBLIC_KEY_SIZE);
+      gateway_key = b->gateway_key_;
+      device = b->device_id_;
+    }
+    if (gateway_key.empty() || device.empty()) return;
+    Sha256Digest id = Sha256(gateway_key);
+    bool current = info->key_state == TN_LINK_KEY_STATE_SEALING &&
+                   std::memcmp(info->gateway_key_id, id.data(),
+                               TN_LINK_KEY_ID_SIZE) == 0 &&
+                   device == info->device_id;
+    if (current) return;
+    b->link_->SetGatewayKey(gateway_key, device, [weak](const Status& s) {
+      auto bb = weak.lock();
+      if (!bb) return;
+      if (!s.ok()) {
+        TF_LOG(kWarning, "bridge")
+            << bb->options_.name
+            << ": node refused the gateway key: " << s.ToString();
+        return;
+      }
+      std::lock_guard<std::mutex> lock(bb->mu_);
+      ++bb->key_provisioned_;
+    });
   });
 }
 
@@ -116,8 +195,40 @@ void Bridge::OnNodeInfo(v1::NodeInfo info) {
     node_info_ = std::move(info);
     have_session = session_ != nullptr;
   }
-  if (have_session) return;  // the session reports the new info on reconnect
+  bool telemetry = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    telemetry = node_info_.capabilities() & TN_LINK_CAP_TELEMETRY;
+  }
+  if (have_session) {
+    // The session reports the new info on reconnect; a reset node may need
+    // its key again.
+    if (telemetry) ProvisionNodeKey();
+    return;
+  }
   auto creds = LoadCredentials(options_.credentials_dir);
+  if (!creds.ok() && creds.status().code() == StatusCode::kNotFound &&
+      telemetry) {
+    // Enrollment carries the node's public key: read it first.
+    std::weak_ptr<Bridge> weak = shared_from_this();
+    link_->KeyInfo([weak](Result<tn_link_key_info_reply> key_info) {
+      auto b = weak.lock();
+      if (!b || b->stopping_) return;
+      if (!key_info.ok()) {
+        TF_LOG(kWarning, "bridge")
+            << b->options_.name
+            << ": node key info: " << key_info.status().ToString()
+            << "; enrolling without telemetry";
+      } else {
+        std::lock_guard<std::mutex> lock(b->mu_);
+        b->node_public_key_.assign(
+            reinterpret_cast<const char*>(key_info->node_public_key),
+            TN_LINK_PUBLIC_KEY_SIZE);
+      }
+      b->EnrollThenStart();
+    });
+    return;
+  }
   if (creds.ok()) {
     StartSession(std::move(creds).value());
     return;
@@ -141,13 +252,16 @@ void Bridge::EnrollThenStart() {
   }
   SetState(BridgeState::kEnrolling);
   v1::NodeInfo node;
+  std::string node_key;
   {
     std::lock_guard<std::mutex> lock(mu_);
     node = node_info_;
+    node_key = node_public_key_;
   }
-  asio::post(*blocking_, [self = shared_from_this(), node] {
-    auto creds = Enroll(self->options_.endpoint, self->options_.bootstrap_token,
-                        node, AgentVersion(), std::chrono::seconds(30));
+  asio::post(*blocking_, [self = shared_from_this(), node, node_key] {
+    auto creds =
+        Enroll(self->options_.endpoint, self->options_.bootstrap_token, node,
+               AgentVersion(), std::chrono::seconds(30), node_key);
     Status saved = Status::Ok();
     if (creds.ok())
       saved = SaveCredentials(self->options_.credentials_dir, *creds);
@@ -188,6 +302,7 @@ void Bridge::StartSession(Credentials creds) {
   so.initial_backoff = options_.initial_backoff;
   so.max_backoff = options_.max_backoff;
   so.credentials = std::move(creds);
+  so.outbox = options_.outbox;
   std::weak_ptr<Bridge> weak = shared_from_this();
   auto session = GatewaySession::Create(io_, so, [weak] {
     auto b = weak.lock();
@@ -204,13 +319,43 @@ void Bridge::StartSession(Credentials creds) {
       b->SetState(BridgeState::kConnecting, err.ok() ? "" : err.ToString());
     }
   });
+  session->OnWelcome([weak](const v1::Welcome& w) {
+    auto b = weak.lock();
+    if (!b ||
+        w.gateway_telemetry_public_key().size() != TN_LINK_PUBLIC_KEY_SIZE)
+      return;
+    bool changed;
+    {
+      std::lock_guard<std::mutex> lock(b->mu_);
+      changed = b->gateway_key_ != w.gateway_telemetry_public_key();
+      b->gateway_key_ = w.gateway_telemetry_public_key();
+    }
+    if (!changed) return;
+    // A new gateway key (first welcome after an upgrade, or a rotation):
+    // keep it with the credentials and give it to the node.
+    auto stored = LoadCredentials(b->options_.credentials_dir);
+    if (stored.ok()) {
+      stored->gateway_telemetry_public_key = w.gateway_telemetry_public_key();
+      (void)SaveCredentials(b->options_.credentials_dir, *stored);
+    }
+    asio::post(b->strand_, [b] {
+      if (!b->stopping_ &&
+          (b->node_info_capabilities() & TN_LINK_CAP_TELEMETRY)) {
+        b->ProvisionNodeKey();
+      }
+    });
+  });
+  bool telemetry;
   {
     std::lock_guard<std::mutex> lock(mu_);
     device_id_ = so.credentials.device_id;
+    gateway_key_ = so.credentials.gateway_telemetry_public_key;
     session_ = session;
+    telemetry = node_info_.capabilities() & TN_LINK_CAP_TELEMETRY;
   }
   SetState(BridgeState::kConnecting);
   session->Start();
+  if (telemetry) ProvisionNodeKey();
 }
 
 void Bridge::Stop(std::function<void()> done) {

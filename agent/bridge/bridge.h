@@ -35,6 +35,9 @@ struct BridgeOptions {
   std::chrono::milliseconds initial_backoff{500};
   std::chrono::milliseconds max_backoff{30'000};
   NodeLinkOptions link;
+  // Where the node's sealed telemetry waits for the gateway; null: the node's
+  // records are refused (it keeps them). Must outlive the bridge.
+  Outbox* outbox = nullptr;
 };
 
 enum class BridgeState {
@@ -67,6 +70,8 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::string device_id() const;
   std::string last_error() const;
   std::shared_ptr<GatewaySession> session() const;
+  // How often the node was given the gateway's telemetry key.
+  uint64_t keys_provisioned() const;
 
  private:
   Bridge(boost::asio::io_context& io, BridgeOptions options,
@@ -75,7 +80,13 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   void OnNodeInfo(v1::NodeInfo info);
   void EnrollThenStart();
   void StartSession(Credentials creds);
+  // Reads the node's key state and gives it the gateway key when it lacks
+  // it (or holds another gateway's or device's).
+  void ProvisionNodeKey();
+  void OnNodeTelemetry(uint64_t counter, std::string sealed,
+                       std::function<void(const Status&)> ack);
   void SetState(BridgeState s, const std::string& error = "");
+  uint32_t node_info_capabilities() const;
 
   boost::asio::io_context& io_;
   Strand strand_;
@@ -92,6 +103,9 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::string device_id_;                    // guarded by mu_
   std::string last_error_;                   // guarded by mu_
   std::shared_ptr<GatewaySession> session_;  // guarded by mu_
+  std::string node_public_key_;              // guarded by mu_
+  std::string gateway_key_;                  // guarded by mu_
+  uint64_t key_provisioned_ = 0;             // node keys set (tests)
   std::atomic<BridgeState> state_{BridgeState::kStarting};
 };
 

@@ -49,6 +49,7 @@ long RssKib() {
 
 int main(int argc, char** argv) {
   int agents = 8, threads = 2, report_ms = 5000, enroll_threads = 4;
+  int telemetry_ms = 10'000;
   double hold_s = 0;
   std::string gateway, ca_file, state_dir, tokens_file, target, log_level;
   bool insecure = false, exit_when_online = false;
@@ -66,8 +67,10 @@ int main(int argc, char** argv) {
       "target", po::value(&target)->default_value("gap9"),
       "host, gap8 or gap9")("threads", po::value(&threads)->default_value(2),
                             "io threads")(
-      "enroll-threads", po::value(&enroll_threads)->default_value(4),
+      "enroll-threads", po::value(&enroll_threads)->default_value(16),
       "threads for key generation and enrollment")(
+      "telemetry-ms", po::value(&telemetry_ms)->default_value(10'000),
+      "each node's sealed telemetry interval (0: none)")(
       "report-ms", po::value(&report_ms)->default_value(5000),
       "print fleet state this often (0: never)")(
       "exit-when-online", po::bool_switch(&exit_when_online),
@@ -126,6 +129,13 @@ int main(int argc, char** argv) {
     tokens = Lines(*t);
   }
 
+  OutboxOptions oo;
+  oo.path = std::filesystem::path(state_dir) / "outbox.db";
+  auto outbox = Outbox::Open(oo);
+  if (!outbox.ok()) {
+    std::cerr << "tinyfleet-fleetsim: " << outbox.status().ToString() << "\n";
+    return 1;
+  }
   asio::io_context io;
   asio::thread_pool blocking(static_cast<size_t>(enroll_threads));
   std::vector<std::shared_ptr<Bridge>> bridges;
@@ -138,16 +148,18 @@ int main(int argc, char** argv) {
     bo.name = name;
     bo.credentials_dir = dir / "credentials";
     bo.endpoint = ep;
+    bo.outbox = outbox->get();
     if (!LoadCredentials(bo.credentials_dir).ok()) {
       ++need_tokens;
       if (next_token < tokens.size()) bo.bootstrap_token = tokens[next_token++];
     }
     // Spread reconnections of a large fleet.
     bo.initial_backoff = std::chrono::milliseconds(agents > 1000 ? 2000 : 500);
-    Bridge::TransportFactory factory = [dir, tgt](Strand strand) {
+    Bridge::TransportFactory factory = [dir, tgt, telemetry_ms](Strand strand) {
       VirtualNodeOptions vo;
       vo.state_dir = dir / "node";
       vo.target = tgt;
+      vo.telemetry_interval = std::chrono::milliseconds(telemetry_ms);
       return std::move(MakeVirtualNodeTransport(strand, vo)).value();
     };
     bridges.push_back(Bridge::Create(io, bo, factory, &blocking));

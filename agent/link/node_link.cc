@@ -1,9 +1,11 @@
 #include "agent/link/node_link.h"
 
 #include <boost/asio/post.hpp>
+#include <cstring>
 #include <random>
 
 #include "common/encoding.h"
+#include "secure/tn_secure.h"
 
 namespace tinyfleet::agent {
 namespace asio = boost::asio;
@@ -101,6 +103,7 @@ void NodeLink::Connect(std::function<void(Result<v1::NodeInfo>)> done) {
           if (!link) return;
           if (!opened.ok()) return done(opened);
           link->open_ = true;
+          ++link->connection_;
           tn_link_decoder_init(&link->decoder_);
           tn_link_responder_init(&link->responder_);
           std::random_device rd;
@@ -163,6 +166,92 @@ void NodeLink::Ping(std::function<void(const Status&)> done) {
   });
 }
 
+void NodeLink::KeyInfo(
+    std::function<void(Result<tn_link_key_info_reply>)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    std::vector<uint8_t> payload(4);
+    size_t n = 0;
+    (void)tn_link_key_info_encode(payload.data(), payload.size(), &n);
+    payload.resize(n);
+    self->Submit(TN_LINK_MSG_KEY_INFO, std::move(payload),
+                 [done](Result<std::vector<uint8_t>> reply) {
+                   if (!reply.ok()) return done(reply.status());
+                   tn_link_key_info_reply r;
+                   tn_status st = tn_link_key_info_reply_decode(
+                       reply->data(), reply->size(), &r);
+                   if (st != TN_OK)
+                     return done(LinkError(st, "key info reply"));
+                   done(r);
+                 });
+  });
+}
+
+void NodeLink::SetGatewayKey(const std::string& gateway_public_key,
+                             const std::string& device_id,
+                             std::function<void(const Status&)> done) {
+  tn_link_set_gateway_key m{};
+  if (gateway_public_key.size() != TN_LINK_PUBLIC_KEY_SIZE ||
+      device_id.empty() || device_id.size() > TN_LINK_DEVICE_ID_MAX) {
+    done(InvalidArgumentError(
+        "gateway key must be 65 bytes and the device id 1..32"));
+    return;
+  }
+  std::memcpy(m.gateway_public_key, gateway_public_key.data(),
+              TN_LINK_PUBLIC_KEY_SIZE);
+  std::memcpy(m.device_id, device_id.data(), device_id.size());
+  m.device_id[device_id.size()] = 0;
+  std::vector<uint8_t> payload(TN_LINK_MAX_PAYLOAD);
+  size_t n = 0;
+  tn_status st =
+      tn_link_set_gateway_key_encode(&m, payload.data(), payload.size(), &n);
+  if (st != TN_OK) {
+    done(LinkError(st, "encode SET_GATEWAY_KEY"));
+    return;
+  }
+  payload.resize(n);
+  asio::post(strand_, [self = shared_from_this(), payload = std::move(payload),
+                       done = std::move(done)]() mutable {
+    self->Submit(
+        TN_LINK_MSG_SET_GATEWAY_KEY, std::move(payload),
+        [done](Result<std::vector<uint8_t>> reply) { done(reply.status()); });
+  });
+}
+
+void NodeLink::OnTelemetry(TelemetryHandler handler) {
+  asio::post(strand_,
+             [self = shared_from_this(), handler = std::move(handler)] {
+               self->on_telemetry_ = handler;
+             });
+}
+
+void NodeLink::Answer(const tn_link_frame& request, tn_status result) {
+  uint8_t* out = tn_link_responder_begin(&responder_);
+  size_t out_len = 0;
+  if (tn_link_expects_response(request.type, request.flags)) {
+    tn_link_ack ack{request.seq, request.type, static_cast<uint16_t>(result)};
+    uint8_t payload[8];
+    size_t n = 0;
+    tn_status est =
+        result == TN_OK
+            ? tn_link_ack_encode(&ack, payload, sizeof(payload), &n)
+            : tn_link_nack_encode(&ack, payload, sizeof(payload), &n);
+    if (est == TN_OK) {
+      tn_link_frame rf{};
+      rf.type = result == TN_OK ? TN_LINK_MSG_ACK : TN_LINK_MSG_NACK;
+      rf.flags = TN_LINK_FLAG_RESPONSE;
+      rf.seq = request.seq;
+      rf.payload_len = static_cast<uint16_t>(n);
+      rf.payload = payload;
+      if (tn_link_frame_encode(&rf, out, TN_LINK_MAX_WIRE_FRAME, &out_len) !=
+          TN_OK) {
+        out_len = 0;
+      }
+    }
+  }
+  tn_link_responder_finish(&responder_, &request, out_len);
+  if (out_len) transport_->Write(std::vector<uint8_t>(out, out + out_len));
+}
+
 void NodeLink::Close() {
   asio::post(strand_, [self = shared_from_this()] {
     self->open_ = false;
@@ -178,7 +267,9 @@ void NodeLink::Submit(uint8_t type, std::vector<uint8_t> payload,
     done(UnavailableError("node link is not open"));
     return;
   }
-  queue_.push_back({type, std::move(payload), std::move(done)});
+  uint8_t flags =
+      tn_link_reply_type(type) == 0 ? TN_LINK_FLAG_ACK_REQUESTED : 0;
+  queue_.push_back({type, flags, std::move(payload), std::move(done)});
   if (!in_flight_) SendNext();
 }
 
@@ -186,14 +277,14 @@ void NodeLink::SendNext() {
   while (!queue_.empty() && !in_flight_) {
     Pending& p = queue_.front();
     uint16_t seq = 0;
-    tn_status st = tn_link_requester_start(&requester_, p.type, 0, &seq);
+    tn_status st = tn_link_requester_start(&requester_, p.type, p.flags, &seq);
     if (st != TN_OK) {
       Complete(LinkError(st, "start request"));
       continue;
     }
     tn_link_frame f{};
     f.type = p.type;
-    f.flags = 0;
+    f.flags = p.flags;
     f.seq = seq;
     f.payload_len = static_cast<uint16_t>(p.payload.size());
     f.payload = p.payload.data();
@@ -300,44 +391,56 @@ void NodeLink::HandleNodeRequest(const tn_link_frame& frame) {
       transport_->Write(std::vector<uint8_t>(cached, cached + cached_len));
     return;
   }
+  if (frame.type == TN_LINK_MSG_TELEMETRY && on_telemetry_) {
+    tn_link_telemetry t;
+    if (tn_link_telemetry_decode(frame.payload, frame.payload_len, &t) !=
+        TN_OK) {
+      Answer(frame, TN_ERR_MSG_MALFORMED);
+      return;
+    }
+    uint64_t counter = 0;
+    if (tn_seal_peek_counter(t.record, t.record_len, &counter) != TN_OK) {
+      Answer(frame, TN_ERR_MSG_MALFORMED);
+      return;
+    }
+    ++stats_.telemetry_records;
+    // The answer waits until the record is durable; keep the request's
+    // header (payload excluded) to answer it then.
+    tn_link_frame request = frame;
+    request.payload = nullptr;
+    request.payload_len = 0;
+    uint64_t connection = connection_;
+    std::weak_ptr<NodeLink> weak = shared_from_this();
+    on_telemetry_(
+        counter,
+        std::string(reinterpret_cast<const char*>(t.record), t.record_len),
+        [weak, request, connection](const Status& s) {
+          auto l = weak.lock();
+          if (!l) return;
+          asio::post(l->strand_, [l, request, connection, s] {
+            // A reconnected node retries on its own; answering a
+            // request of the previous connection would confuse it.
+            if (!l->open_ || connection != l->connection_) return;
+            l->Answer(request, s.ok() ? TN_OK : TN_ERR_BUSY);
+          });
+        });
+    return;
+  }
   tn_status result = TN_OK;
   if (frame.type == TN_LINK_MSG_HEARTBEAT) {
     tn_link_heartbeat hb;
     result = tn_link_heartbeat_decode(frame.payload, frame.payload_len, &hb);
-    if (result == TN_OK)
+    if (result == TN_OK) {
       ++stats_.heartbeats;
-    else
+    } else {
       result = TN_ERR_MSG_MALFORMED;
+    }
   } else if (!tn_link_msg_type_known(frame.type)) {
     result = TN_ERR_MSG_TYPE;
   } else {
     result = TN_ERR_UNSUPPORTED;
   }
-  uint8_t* out = tn_link_responder_begin(&responder_);
-  size_t out_len = 0;
-  if (tn_link_expects_response(frame.type, frame.flags)) {
-    tn_link_ack ack{frame.seq, frame.type, static_cast<uint16_t>(result)};
-    uint8_t payload[8];
-    size_t n = 0;
-    tn_status est =
-        result == TN_OK
-            ? tn_link_ack_encode(&ack, payload, sizeof(payload), &n)
-            : tn_link_nack_encode(&ack, payload, sizeof(payload), &n);
-    if (est == TN_OK) {
-      tn_link_frame rf{};
-      rf.type = result == TN_OK ? TN_LINK_MSG_ACK : TN_LINK_MSG_NACK;
-      rf.flags = TN_LINK_FLAG_RESPONSE;
-      rf.seq = frame.seq;
-      rf.payload_len = static_cast<uint16_t>(n);
-      rf.payload = payload;
-      if (tn_link_frame_encode(&rf, out, TN_LINK_MAX_WIRE_FRAME, &out_len) !=
-          TN_OK) {
-        out_len = 0;
-      }
-    }
-  }
-  tn_link_responder_finish(&responder_, &frame, out_len);
-  if (out_len) transport_->Write(std::vector<uint8_t>(out, out + out_len));
+  Answer(frame, result);
 }
 
 }  // namespace tinyfleet::agent

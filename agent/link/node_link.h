@@ -41,6 +41,7 @@ struct NodeLinkStats {
   uint64_t retransmissions = 0;
   uint64_t frames_rejected = 0;  // corrupt, oversize or truncated frames
   uint64_t heartbeats = 0;
+  uint64_t telemetry_records = 0;
 };
 
 class NodeLink : public std::enable_shared_from_this<NodeLink> {
@@ -54,6 +55,21 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   void Connect(std::function<void(Result<v1::NodeInfo>)> done);
   // A PING round trip.
   void Ping(std::function<void(const Status&)> done);
+  // Reads the node's telemetry key and key state (link KEY_INFO).
+  void KeyInfo(std::function<void(Result<tn_link_key_info_reply>)> done);
+  // Gives the node the gateway's telemetry key and its device id (link
+  // SET_GATEWAY_KEY); the node derives its sealing key from them.
+  void SetGatewayKey(const std::string& gateway_public_key,
+                     const std::string& device_id,
+                     std::function<void(const Status&)> done);
+
+  // A sealed telemetry record from the node. The handler must call `ack`
+  // exactly once: with OK once the record is durable (the node then drops
+  // it), or with an error (the node keeps it and sends it again later).
+  using TelemetryHandler =
+      std::function<void(uint64_t counter, std::string sealed,
+                         std::function<void(const Status&)> ack)>;
+  void OnTelemetry(TelemetryHandler handler);
   // Called when the transport drops after a successful Connect.
   void OnDisconnected(std::function<void(const Status&)> fn);
   void Close();
@@ -63,14 +79,17 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
  private:
   struct Pending {
     uint8_t type;
+    uint8_t flags;
     std::vector<uint8_t> payload;
     std::function<void(Result<std::vector<uint8_t>>)> done;
   };
 
   NodeLink(Strand strand, std::unique_ptr<ByteTransport> transport,
            NodeLinkOptions options);
+  // Requests without a typed reply are sent with ACK_REQUESTED.
   void Submit(uint8_t type, std::vector<uint8_t> payload,
               std::function<void(Result<std::vector<uint8_t>>)> done);
+  void Answer(const tn_link_frame& request, tn_status result);
   void SendNext();
   void ArmTimer();
   void OnBytes(const uint8_t* data, size_t size);
@@ -93,6 +112,8 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   bool open_ = false;
   uint16_t peer_max_payload_ = TN_LINK_MIN_PAYLOAD;
   std::function<void(const Status&)> on_disconnected_;
+  TelemetryHandler on_telemetry_;
+  uint64_t connection_ = 0;  // incremented per Connect; stale acks are dropped
   NodeLinkStats stats_;
 };
 

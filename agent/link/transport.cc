@@ -5,11 +5,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/serial_port.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
 #include <random>
 
 #include "link/tn_link.h"
+#include "secure/tn_secure.h"
 #include "sim/tn_sim.h"
 
 namespace tinyfleet::agent {
@@ -22,7 +24,7 @@ namespace {
 class VirtualNodeTransport final : public ByteTransport {
  public:
   VirtualNodeTransport(Strand strand, VirtualNodeOptions options)
-      : strand_(strand), options_(std::move(options)) {}
+      : strand_(strand), options_(std::move(options)), poll_timer_(strand) {}
 
   void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
             OnClosed on_closed) override {
@@ -61,7 +63,10 @@ class VirtualNodeTransport final : public ByteTransport {
     }
   }
 
-  void Close() override { open_ = false; }
+  void Close() override {
+    open_ = false;
+    poll_timer_.cancel();
+  }
   const char* kind() const override { return "virtual"; }
 
  private:
@@ -70,12 +75,21 @@ class VirtualNodeTransport final : public ByteTransport {
       tn_sim_node_link_reset(&node_);
       tn_link_decoder_init(&decoder_);
       open_ = true;
+      SchedulePoll();
       return Status::Ok();
     }
     tn_sim_config cfg;
     tn_sim_config_init(&cfg);
     cfg.target = options_.target;
     cfg.firmware_version = options_.firmware_version.c_str();
+    if (options_.telemetry_interval.count() > 0 &&
+        tn_secure_crypto_available()) {
+      cfg.capabilities |= TN_LINK_CAP_TELEMETRY;
+      cfg.telemetry_interval_ms =
+          static_cast<uint32_t>(options_.telemetry_interval.count());
+      cfg.telemetry_retry_ms = static_cast<uint32_t>(
+          std::max<int64_t>(500, options_.telemetry_interval.count() / 4));
+    }
     if (!options_.state_dir.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(options_.state_dir, ec);
@@ -103,7 +117,30 @@ class VirtualNodeTransport final : public ByteTransport {
     tn_link_decoder_init(&decoder_);
     booted_ = true;
     open_ = true;
+    start_ = std::chrono::steady_clock::now();
+    SchedulePoll();
     return Status::Ok();
+  }
+
+  // The node's own loop: lets it send telemetry when an interval is due.
+  void SchedulePoll() {
+    if (!(node_.info.capabilities & TN_LINK_CAP_TELEMETRY)) return;
+    auto period = std::max<std::chrono::milliseconds>(
+        std::chrono::milliseconds(200), options_.telemetry_interval / 4);
+    poll_timer_.expires_after(period);
+    poll_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !open_) return;
+      uint64_t now = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - start_)
+              .count());
+      const uint8_t* frame = nullptr;
+      size_t len = 0;
+      if (tn_sim_node_poll(&node_, now, &frame, &len) == TN_OK && len > 0) {
+        on_bytes_(frame, len);
+      }
+      SchedulePoll();
+    });
   }
 
   Strand strand_;
@@ -116,6 +153,8 @@ class VirtualNodeTransport final : public ByteTransport {
   bool open_ = false;
   OnBytes on_bytes_;
   OnClosed on_closed_;
+  asio::steady_timer poll_timer_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 // ---- Stream transports (TCP, serial) ---------------------------------------

@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -45,6 +46,9 @@ struct VirtualNodeOptions {
   std::filesystem::path state_dir;
   tn_target target = TN_TARGET_GAP9;
   std::string firmware_version = "tinyfleet-node 0.1.0";
+  // Sealed telemetry every this often once the node has its key (0: the
+  // node sends none). Default 10 s.
+  std::chrono::milliseconds telemetry_interval{10'000};
 };
 // The firmware's virtual node (device/sim) running in-process.
 Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(

@@ -166,6 +166,13 @@ int main(int argc, char** argv) {
     if (!line.empty()) tokens.push_back(line);
   }
 
+  OutboxOptions oo;
+  oo.path = std::filesystem::path(state_dir) / "outbox.db";
+  auto outbox = Outbox::Open(oo);
+  if (!outbox.ok()) {
+    std::cerr << "tinyfleet-agent: " << outbox.status().ToString() << "\n";
+    return 1;
+  }
   asio::io_context io;
   asio::thread_pool blocking(2);
   std::vector<std::shared_ptr<Bridge>> bridges;
@@ -181,6 +188,7 @@ int main(int argc, char** argv) {
     bo.credentials_dir = dir / "credentials";
     bo.endpoint = ep;
     bo.bootstrap_token = i < tokens.size() ? tokens[i] : token;
+    bo.outbox = outbox->get();
     NodeSpec s = *spec;
     Bridge::TransportFactory factory =
         [s, dir, tgt](Strand strand) -> std::unique_ptr<ByteTransport> {

@@ -28,6 +28,18 @@ Result<Credentials> LoadCredentials(const std::filesystem::path& dir) {
   c.key_pem = *key;
   c.certificate_pem = *cert;
   c.ca_pem = *ca;
+  auto gw = ReadFile(dir / "gateway_telemetry.pub");
+  if (gw.ok()) {
+    std::string hex = *gw;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r'))
+      hex.pop_back();
+    auto raw = HexDecode(hex);
+    if (!raw.ok() || raw->size() != 65) {
+      return DataLossError("gateway_telemetry.pub in " + dir.string() +
+                           " is corrupt");
+    }
+    c.gateway_telemetry_public_key = *raw;
+  }
   auto info = pki::InspectCertificate(c.certificate_pem);
   if (!info.ok() || info->common_name != c.device_id) {
     return DataLossError("device.crt in " + dir.string() +
@@ -47,6 +59,11 @@ Status SaveCredentials(const std::filesystem::path& dir, const Credentials& c) {
   TF_RETURN_IF_ERROR(
       WriteFileAtomic(dir / "device.crt", c.certificate_pem, 0644));
   TF_RETURN_IF_ERROR(WriteFileAtomic(dir / "ca.crt", c.ca_pem, 0644));
+  if (!c.gateway_telemetry_public_key.empty()) {
+    TF_RETURN_IF_ERROR(WriteFileAtomic(
+        dir / "gateway_telemetry.pub",
+        HexEncode(c.gateway_telemetry_public_key) + "\n", 0644));
+  }
   return WriteFileAtomic(dir / "device.id", c.device_id + "\n", 0644);
 }
 

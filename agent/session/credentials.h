@@ -3,6 +3,8 @@
 //   device.crt  certificate issued by the gateway at enrollment
 //   ca.crt      the gateway's CA, trusted for the server certificate
 //   device.id   the device id assigned by the gateway
+//   gateway_telemetry.pub  the gateway's telemetry public key, hex
+//               (optional: gateways and nodes without telemetry)
 // Written atomically file by file, device.id last, so a crash mid-save
 // leaves no half-enrolled state that Load() would accept.
 #ifndef TINYFLEET_AGENT_SESSION_CREDENTIALS_H_
@@ -20,6 +22,8 @@ struct Credentials {
   std::string key_pem;
   std::string certificate_pem;
   std::string ca_pem;
+  // 65 bytes, or empty.
+  std::string gateway_telemetry_public_key;
 };
 
 // NOT_FOUND when the directory holds no complete set (not enrolled yet);

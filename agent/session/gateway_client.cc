@@ -42,7 +42,8 @@ Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
                            const std::string& bootstrap_token,
                            const v1::NodeInfo& node,
                            const std::string& agent_version,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout,
+                           const std::string& node_public_key) {
   Credentials c;
   TF_ASSIGN_OR_RETURN(c.key_pem, pki::GenerateEcPrivateKey());
   std::string cn =
@@ -54,6 +55,7 @@ Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
   req.set_csr_pem(csr);
   *req.mutable_node() = node;
   req.set_agent_version(agent_version);
+  req.set_node_public_key(node_public_key);
   v1::EnrollResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -66,6 +68,7 @@ Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
   c.device_id = resp.device_id();
   c.certificate_pem = resp.certificate_pem();
   c.ca_pem = resp.ca_certificate_pem();
+  c.gateway_telemetry_public_key = resp.gateway_telemetry_public_key();
   return c;
 }
 

@@ -34,11 +34,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const GatewayEndpoint& endpoint,
 // Generates a key and CSR, trades `bootstrap_token` for a certificate, and
 // returns the complete credentials (not yet saved). Blocking; gives up after
 // `timeout`.
+// `node_public_key` is the node's telemetry key (65 bytes) or empty.
 Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
                            const std::string& bootstrap_token,
                            const v1::NodeInfo& node,
                            const std::string& agent_version,
-                           std::chrono::milliseconds timeout);
+                           std::chrono::milliseconds timeout,
+                           const std::string& node_public_key = "");
 
 // The agent's version string.
 const char* AgentVersion();

@@ -120,11 +120,49 @@ GatewaySession::GatewaySession(boost::asio::io_context& io,
       node_info_(std::move(node_info)),
       retry_timer_(strand_),
       heartbeat_timer_(strand_),
+      telemetry_timer_(strand_),
       jitter_(options_.jitter_seed ? options_.jitter_seed
                                    : std::random_device{}()),
       heartbeat_interval_(options_.default_heartbeat) {}
 
 void GatewaySession::OnStateChange(StateFn fn) { on_state_ = std::move(fn); }
+
+void GatewaySession::OnWelcome(WelcomeFn fn) { on_welcome_ = std::move(fn); }
+
+void GatewaySession::NotifyTelemetry() {
+  boost::asio::post(strand_,
+                    [self = shared_from_this()] { self->PumpTelemetry(); });
+}
+
+void GatewaySession::PumpTelemetry() {
+  if (!options_.outbox || telemetry_in_flight_ || !stream_ ||
+      !stream_->welcomed || stopping_) {
+    return;
+  }
+  auto pending = options_.outbox->Pending(options_.credentials.device_id,
+                                          options_.telemetry_batch);
+  if (!pending.ok()) {
+    TF_LOG(kWarning, "session") << "outbox: " << pending.status().ToString();
+    return;
+  }
+  if (pending->empty()) return;
+  v1::AgentMessage msg;
+  auto* batch = msg.mutable_telemetry();
+  for (auto& r : *pending) {
+    auto* rec = batch->add_records();
+    rec->set_counter(r.counter);
+    rec->set_ciphertext(std::move(r.sealed));
+  }
+  telemetry_in_flight_ = true;
+  stream_->Write(std::move(msg));
+  telemetry_timer_.expires_after(options_.telemetry_retry);
+  telemetry_timer_.async_wait(
+      [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec) return;
+        self->telemetry_in_flight_ = false;  // no acknowledgement: send again
+        self->PumpTelemetry();
+      });
+}
 
 void GatewaySession::SetState(SessionState s, const Status& err) {
   state_.store(s);
@@ -172,10 +210,32 @@ void GatewaySession::StreamEvent(std::shared_ptr<Stream> stream,
       if (ms >= 10) heartbeat_interval_ = std::chrono::milliseconds(ms);
       SetState(SessionState::kOnline);
       ScheduleHeartbeat();
+      if (on_welcome_) on_welcome_(msg.welcome());
+      if (options_.outbox && msg.welcome().telemetry_acked_counter() > 0) {
+        (void)options_.outbox->Acknowledge(
+            options_.credentials.device_id,
+            msg.welcome().telemetry_acked_counter());
+      }
+      telemetry_in_flight_ = false;
+      PumpTelemetry();
       break;
     }
     case v1::GatewayMessage::kHeartbeatAck:
       acked_.fetch_add(1);
+      break;
+    case v1::GatewayMessage::kTelemetryAck:
+      if (options_.outbox) {
+        Status s =
+            options_.outbox->Acknowledge(options_.credentials.device_id,
+                                         msg.telemetry_ack().up_to_counter());
+        if (!s.ok()) {
+          TF_LOG(kWarning, "session") << "outbox: " << s.ToString();
+        }
+      }
+      batches_acked_.fetch_add(1);
+      telemetry_in_flight_ = false;
+      telemetry_timer_.cancel();
+      PumpTelemetry();
       break;
     default:
       // Orders this agent version does not handle yet are ignored.
@@ -200,6 +260,8 @@ void GatewaySession::StreamDone(std::shared_ptr<Stream> stream,
   if (stream != stream_) return;
   stream_.reset();
   heartbeat_timer_.cancel();
+  telemetry_timer_.cancel();
+  telemetry_in_flight_ = false;
   if (stopping_) {
     SetState(SessionState::kStopped);
     if (stop_done_) {
@@ -236,6 +298,7 @@ void GatewaySession::Stop(std::function<void()> done) {
                       self->stopping_ = true;
                       self->retry_timer_.cancel();
                       self->heartbeat_timer_.cancel();
+                      self->telemetry_timer_.cancel();
                       if (self->stream_) {
                         self->stop_done_ = done;
                         self->stream_->Cancel();

@@ -19,6 +19,7 @@
 #include <memory>
 #include <random>
 
+#include "agent/outbox/outbox.h"
 #include "agent/session/credentials.h"
 #include "agent/session/gateway_client.h"
 #include "tinyfleet/v1/agent.grpc.pb.h"
@@ -34,6 +35,13 @@ struct SessionOptions {
   std::chrono::milliseconds default_heartbeat{5000};
   // Seed of the jitter generator (tests make it deterministic).
   uint64_t jitter_seed = 0;
+  // Sealed telemetry of this device waiting for the gateway; null: none.
+  // Must outlive the session.
+  Outbox* outbox = nullptr;
+  // Records per TelemetryBatch, and how long to wait for its
+  // acknowledgement before sending it again.
+  size_t telemetry_batch = 64;
+  std::chrono::milliseconds telemetry_retry{10'000};
 };
 
 enum class SessionState { kStopped, kConnecting, kOnline, kBackoff };
@@ -45,6 +53,7 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   // node's current state.
   using NodeInfoFn = std::function<v1::NodeInfo()>;
   using StateFn = std::function<void(SessionState, const Status& last_error)>;
+  using WelcomeFn = std::function<void(const v1::Welcome&)>;
 
   static std::shared_ptr<GatewaySession> Create(boost::asio::io_context& io,
                                                 SessionOptions options,
@@ -52,6 +61,11 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
 
   // Observes state changes (called on the strand). Set before Start().
   void OnStateChange(StateFn fn);
+  // Observes each welcome (called on the strand). Set before Start().
+  void OnWelcome(WelcomeFn fn);
+  // New records are in the outbox: send them when online.
+  void NotifyTelemetry();
+  uint64_t telemetry_batches_acked() const { return batches_acked_.load(); }
   void Start();
   // Ends the stream and stops reconnecting; `done` runs on the strand once
   // the stream is fully closed.
@@ -76,16 +90,20 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   void ScheduleReconnect(const Status& why);
   void ScheduleHeartbeat();
   void SetState(SessionState s, const Status& err = Status::Ok());
+  void PumpTelemetry();
 
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   SessionOptions options_;
   NodeInfoFn node_info_;
   StateFn on_state_;
+  WelcomeFn on_welcome_;
+  bool telemetry_in_flight_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::shared_ptr<Stream> stream_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer telemetry_timer_;
   std::mt19937_64 jitter_;
   int attempt_ = 0;
   bool stopping_ = false;
@@ -95,6 +113,7 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   std::atomic<SessionState> state_{SessionState::kStopped};
   std::atomic<uint64_t> opened_{0};
   std::atomic<uint64_t> acked_{0};
+  std::atomic<uint64_t> batches_acked_{0};
 };
 
 }  // namespace tinyfleet::agent

@@ -54,8 +54,8 @@ class DsCnnTail {
     scratch_.assign(sizes_.scratch / 4, 0.0f);
     input_ = RandomVector(kLatent, 2, 1.0f);
     for (auto& x : input_) x = x < 0 ? -x : x;  // post-ReLU latent
-    tn_tail_buffers b = {params_.data(), grads_.data(), momentum_.data(),
-                         acts_.data(), scratch_.data(), sizes_};
+    tn_tail_buffers b = {params_.data(), grads_.data(),   momentum_.data(),
+                         acts_.data(),   scratch_.data(), sizes_};
     if (tn_tail_bind(&tail_, &b) != TN_OK) std::abort();
   }
   tn_tail* tail() { return &tail_; }
@@ -71,8 +71,7 @@ class DsCnnTail {
 // MACs of one forward + backward of the tail for one sample: pointwise
 // forward and weight gradient (its input gradient is not needed), FC
 // forward, weight and input gradients.
-constexpr double kTailSampleMacs =
-    2.0 * kLatent * kC / kC * kC / 1.0 + 3.0 * kC * kClasses;
+constexpr double kTailSampleMacs = 2.0 * kLatent * kC + 3.0 * kC * kClasses;
 
 void BM_TailTrainSample(benchmark::State& state) {
   DsCnnTail t;
@@ -136,8 +135,8 @@ void BM_PointwiseForward(benchmark::State& state) {
   auto w = RandomVector(kC * kC, 4, 0.2f);
   auto b = RandomVector(kC, 5, 0.1f);
   std::vector<float> y(kLatent);
-  auto fn = state.range(0) ? tn_pointwise_forward_f32_fast
-                           : tn_pointwise_forward_f32;
+  auto fn =
+      state.range(0) ? tn_pointwise_forward_f32_fast : tn_pointwise_forward_f32;
   for (auto _ : state) {
     fn(&p, x.data(), w.data(), b.data(), y.data());
     benchmark::ClobberMemory();
@@ -202,13 +201,13 @@ void BM_DwConvForwardBackward(benchmark::State& state) {
 BENCHMARK(BM_DwConvForwardBackward);
 
 // Elementary functions: Arg(0) tn_math, Arg(1) the host libm.
-template <float (*Tn)(float), float (*Libm)(float)>
-void BM_Math(benchmark::State& state, float lo, float hi) {
+void RunMath(benchmark::State& state, float (*tn)(float), float (*libm)(float),
+             float lo, float hi) {
   std::vector<float> x(1024);
   for (size_t i = 0; i < x.size(); ++i) {
     x[i] = lo + (hi - lo) * static_cast<float>(i) / 1024.0f;
   }
-  auto fn = state.range(0) ? Libm : Tn;
+  auto fn = state.range(0) ? libm : tn;
   for (auto _ : state) {
     float acc = 0.0f;
     for (float v : x) acc += fn(v);
@@ -221,42 +220,59 @@ float LibmLog(float x) { return std::log(x); }
 float LibmSin(float x) { return std::sin(x); }
 float LibmTanh(float x) { return std::tanh(x); }
 float LibmSqrt(float x) { return std::sqrt(x); }
-BENCHMARK_CAPTURE((BM_Math<tn_expf, LibmExp>), expf, -10.0f, 10.0f)
-    ->ArgName("libm")->Arg(0)->Arg(1);
-BENCHMARK_CAPTURE((BM_Math<tn_logf, LibmLog>), logf, 0.01f, 100.0f)
-    ->ArgName("libm")->Arg(0)->Arg(1);
-BENCHMARK_CAPTURE((BM_Math<tn_sinf, LibmSin>), sinf, -100.0f, 100.0f)
-    ->ArgName("libm")->Arg(0)->Arg(1);
-BENCHMARK_CAPTURE((BM_Math<tn_tanhf, LibmTanh>), tanhf, -5.0f, 5.0f)
-    ->ArgName("libm")->Arg(0)->Arg(1);
-BENCHMARK_CAPTURE((BM_Math<tn_sqrtf_soft, LibmSqrt>), sqrtf_soft, 0.0f,
-                  100.0f)
-    ->ArgName("libm")->Arg(0)->Arg(1);
+void BM_Expf(benchmark::State& s) { RunMath(s, tn_expf, LibmExp, -10, 10); }
+void BM_Logf(benchmark::State& s) { RunMath(s, tn_logf, LibmLog, 0.01f, 100); }
+void BM_Sinf(benchmark::State& s) { RunMath(s, tn_sinf, LibmSin, -100, 100); }
+void BM_Tanhf(benchmark::State& s) { RunMath(s, tn_tanhf, LibmTanh, -5, 5); }
+void BM_SqrtfSoft(benchmark::State& s) {
+  RunMath(s, tn_sqrtf_soft, LibmSqrt, 0, 100);
+}
+BENCHMARK(BM_Expf)->ArgName("libm")->Arg(0)->Arg(1);
+BENCHMARK(BM_Logf)->ArgName("libm")->Arg(0)->Arg(1);
+BENCHMARK(BM_Sinf)->ArgName("libm")->Arg(0)->Arg(1);
+BENCHMARK(BM_Tanhf)->ArgName("libm")->Arg(0)->Arg(1);
+BENCHMARK(BM_SqrtfSoft)->ArgName("libm")->Arg(0)->Arg(1);
 
-// Replay buffer: 64 latents of 25x5x64 at 8 or 7 bits.
-void BM_ReplayInsertGet(benchmark::State& state) {
+// Replay buffer on a 25x5x64 latent at 8 or 7 bits: quantize + pack (what
+// an insertion that keeps the sample costs) and get (unpack + dequantize).
+void BM_ReplayPack(benchmark::State& state) {
   const uint8_t bits = static_cast<uint8_t>(state.range(0));
   float scale;
   int32_t zp;
-  tn_replay_calibrate(0.0f, 4.0f, bits, &scale, &zp);
-  const tn_replay_config c = {64, kLatent, bits, kClasses,
-                              TN_REPLAY_RESERVOIR, scale, zp};
+  tn_replay_calibrate(-2.0f, 2.0f, bits, &scale, &zp);
+  auto x = RandomVector(kLatent, 8, 2.0f);
+  std::vector<uint8_t> packed(kLatent);
+  for (auto _ : state) {
+    tn_replay_pack(kLatent, x.data(), bits, scale, zp, packed.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * int64_t{kLatent});
+}
+BENCHMARK(BM_ReplayPack)->ArgName("bits")->Arg(8)->Arg(7);
+
+void BM_ReplayGet(benchmark::State& state) {
+  const uint8_t bits = static_cast<uint8_t>(state.range(0));
+  float scale;
+  int32_t zp;
+  tn_replay_calibrate(-2.0f, 2.0f, bits, &scale, &zp);
+  const tn_replay_config c = {
+      64, kLatent, bits, kClasses, TN_REPLAY_RESERVOIR, scale, zp};
   std::vector<uint32_t> storage((tn_replay_buffer_size(&c) + 3) / 4);
   tn_rng rng;
   tn_rng_seed(&rng, 7, 7);
   tn_replay r;
   tn_replay_init(&r, &c, storage.data(), storage.size() * 4, &rng);
   auto x = RandomVector(kLatent, 8, 2.0f);
+  tn_replay_insert(&r, x.data(), 1, nullptr);
   std::vector<float> out(kLatent);
-  uint16_t label = 0;
   for (auto _ : state) {
-    tn_replay_insert(&r, x.data(), label, nullptr);
+    uint16_t label;
     tn_replay_get(&r, 0, out.data(), &label);
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * int64_t{kLatent});
 }
-BENCHMARK(BM_ReplayInsertGet)->ArgName("bits")->Arg(8)->Arg(7);
+BENCHMARK(BM_ReplayGet)->ArgName("bits")->Arg(8)->Arg(7);
 
 void BM_ProtosClassify(benchmark::State& state) {
   constexpr uint32_t kDim = 64;
@@ -282,14 +298,14 @@ void AddMemoryContext() {
   DsCnnTail t;
   const auto& s = t.sizes();
   benchmark::AddCustomContext("tail_params_bytes", std::to_string(s.params));
-  benchmark::AddCustomContext(
-      "tail_grads_momentum_bytes", std::to_string(s.grads + s.momentum));
+  benchmark::AddCustomContext("tail_grads_momentum_bytes",
+                              std::to_string(s.grads + s.momentum));
   benchmark::AddCustomContext("tail_activations_bytes",
                               std::to_string(s.activations));
   benchmark::AddCustomContext("tail_scratch_bytes", std::to_string(s.scratch));
   for (uint8_t bits : {uint8_t{8}, uint8_t{7}}) {
-    const tn_replay_config c = {3000, kLatent, bits, kClasses,
-                                TN_REPLAY_RESERVOIR, 0.05f, 0};
+    const tn_replay_config c = {
+        3000, kLatent, bits, kClasses, TN_REPLAY_RESERVOIR, 0.05f, 0};
     benchmark::AddCustomContext(
         "replay_3000x25x5x64_" + std::to_string(bits) + "bit_bytes",
         std::to_string(tn_replay_buffer_size(&c)));
@@ -297,8 +313,8 @@ void AddMemoryContext() {
   benchmark::AddCustomContext(
       "replay_3000x25x5x64_f32_bytes",
       std::to_string(size_t{3000} * (4 * size_t{kLatent} + 2)));
-  benchmark::AddCustomContext(
-      "protos_12x64_bytes", std::to_string(tn_protos_buffer_size(12, 64)));
+  benchmark::AddCustomContext("protos_12x64_bytes",
+                              std::to_string(tn_protos_buffer_size(12, 64)));
 }
 
 }  // namespace

@@ -68,6 +68,8 @@ typedef enum tn_status {
   TN_ERR_AUTH = 128,           /* authentication tag mismatch */
   TN_ERR_REPLAY = 129,         /* counter not above the last accepted one */
   TN_ERR_CRYPTO = 130,         /* crypto backend failure */
+  TN_ERR_KEY_INVALID = 131,    /* a key is malformed or not on its curve */
+  TN_ERR_NO_KEY = 132,         /* no key agreed yet for this operation */
 
   /* Storage and OTA (160..191). */
   TN_ERR_STORAGE = 160,        /* non-volatile storage read/write failed */

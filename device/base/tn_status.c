@@ -44,6 +44,8 @@ const char* tn_status_str(tn_status status) {
     TN_NAME(TN_ERR_AUTH);
     TN_NAME(TN_ERR_REPLAY);
     TN_NAME(TN_ERR_CRYPTO);
+    TN_NAME(TN_ERR_KEY_INVALID);
+    TN_NAME(TN_ERR_NO_KEY);
     TN_NAME(TN_ERR_STORAGE);
     TN_NAME(TN_ERR_SLOT);
     TN_NAME(TN_ERR_SELFTEST);

@@ -11,9 +11,9 @@ static int32_t rounded_mean(int32_t sum, int32_t count) {
   return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
 }
 
-tn_status tn_avgpool_s8(const tn_pool_params* params,
-                        const tn_dims* input_dims, const int8_t* input,
-                        const tn_dims* output_dims, int8_t* output) {
+tn_status tn_avgpool_s8(const tn_pool_params* params, const tn_dims* input_dims,
+                        const int8_t* input, const tn_dims* output_dims,
+                        int8_t* output) {
   tn_status st =
       tn_check_pool_call(params, input_dims, input, output_dims, output);
   if (st != TN_OK) return st;
@@ -38,9 +38,9 @@ tn_status tn_avgpool_s8(const tn_pool_params* params,
               input + ((size_t)(y0 + ky) * in_w + (size_t)(x0 + kx0)) * c + ch;
           for (int32_t i = 0; i < kx1 - kx0; ++i) sum += row[(size_t)i * c];
         }
-        out[ch] = (int8_t)tn_clamp32(rounded_mean(sum, count),
-                                     params->activation.min,
-                                     params->activation.max);
+        out[ch] =
+            (int8_t)tn_clamp32(rounded_mean(sum, count), params->activation.min,
+                               params->activation.max);
       }
     }
   }

@@ -19,9 +19,9 @@ tn_status tn_dwconv2d_s8(const tn_conv_params* params,
                          const tn_dims* filter_dims, const tn_weights* weights,
                          const int32_t* bias, const tn_dims* output_dims,
                          int8_t* output, void* scratch, size_t scratch_size) {
-  tn_status st = tn_check_conv_call(TN_CONV_DEPTHWISE, params, quant,
-                                    input_dims, input, filter_dims, weights,
-                                    bias, output_dims, output);
+  tn_status st =
+      tn_check_conv_call(TN_CONV_DEPTHWISE, params, quant, input_dims, input,
+                         filter_dims, weights, bias, output_dims, output);
   if (st != TN_OK) return st;
   const int32_t in_h = input_dims->h, in_w = input_dims->w;
   const int32_t c = input_dims->c;

@@ -27,8 +27,8 @@ tn_status tn_fc_s8(const tn_fc_params* params, const tn_quant_params* quant,
     int32_t qi = tn_quant_index(quant, o);
     int32_t v = tn_mbqm(acc, quant->multiplier[qi], quant->shift[qi]) +
                 params->output_offset;
-    output[o] = (int8_t)tn_clamp32(v, params->activation.min,
-                                   params->activation.max);
+    output[o] =
+        (int8_t)tn_clamp32(v, params->activation.min, params->activation.max);
   }
   return TN_OK;
 }

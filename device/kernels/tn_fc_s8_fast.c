@@ -52,9 +52,8 @@ tn_status tn_fc_s8_fast(const tn_fc_params* params,
   for (; o + 4 <= out_features; o += 4) {
     const int8_t* r0;
     if (packed) {
-      for (int32_t i = 0; i < 4 * n; ++i) {
-        rows[i] = tn_weights_get(weights, (size_t)o * (size_t)n + (size_t)i);
-      }
+      tn_weights_unpack_run(weights, (size_t)o * (size_t)n, 4u * (size_t)n,
+                            rows, 1u);
       r0 = rows;
     } else {
       r0 = w8 + (size_t)o * (size_t)n;
@@ -92,9 +91,8 @@ tn_status tn_fc_s8_fast(const tn_fc_params* params,
   for (; o < out_features; ++o) {
     const int8_t* r;
     if (packed) {
-      for (int32_t i = 0; i < n; ++i) {
-        rows[i] = tn_weights_get(weights, (size_t)o * (size_t)n + (size_t)i);
-      }
+      tn_weights_unpack_run(weights, (size_t)o * (size_t)n, (size_t)n, rows,
+                            1u);
       r = rows;
     } else {
       r = w8 + (size_t)o * (size_t)n;

@@ -22,13 +22,14 @@
  *    where MBQM is TFLite's MultiplyByQuantizedMultiplier (double rounding:
  *    SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT), exposed as
  *    tn_requantize().
- *  - Variants: `tn_<op>_s8` is the plain reference; `tn_<op>_s8_fast` is the
- *    optimized portable variant, bit-exact with the reference; `tn_<op>_s8_auto`
- *    picks the best variant whose constraints hold (the fast one, or a PULP
- *    SIMD one in the GAP SDK port). All variants of one op share a signature,
- *    so they fit one dispatch table. Scratch comes from the caller; its size is
- *    `tn_<op>_s8[_variant]_buffer_size()` (0 means none is needed, and then
- *    `scratch` may be NULL). Scratch needs no particular alignment.
+ *  - Variants: `tn_<op>_s8` is the plain reference; `tn_<op>_s8_fast` is
+ *    the optimized portable variant, bit-exact with the reference;
+ *    `tn_<op>_s8_auto` picks the best variant whose constraints hold (the
+ *    fast one, or a PULP SIMD one in the GAP SDK port). All variants of one
+ *    op share a signature, so they fit one dispatch table. Scratch comes from
+ *    the caller; its size is `tn_<op>_s8[_variant]_buffer_size()` (0 means
+ *    none is needed, and then `scratch` may be NULL). Scratch needs no
+ *    particular alignment.
  *  - Checks: each kernel validates its parameters cheaply (O(channels)) and
  *    returns TN_ERR_NULL, TN_ERR_ARG or TN_ERR_BUFFER_TOO_SMALL without
  *    touching the output. Full model validation happens at load time in the
@@ -129,26 +130,27 @@ typedef struct tn_weights {
 
 /* Pooling geometry. Output extents follow the conv formula with dilation 1. */
 typedef struct tn_pool_params {
-  int32_t filter_h; /* >= 1 */
-  int32_t filter_w; /* >= 1 */
-  int32_t stride_h; /* >= 1 */
-  int32_t stride_w; /* >= 1 */
-  tn_padding padding; /* padded positions are ignored, not counted */
+  int32_t filter_h;   /* >= 1 */
+  int32_t filter_w;   /* >= 1 */
+  int32_t stride_h;   /* >= 1 */
+  int32_t stride_w;   /* >= 1 */
+  tn_padding padding; /* ignored positions, not counted; each side smaller
+                         than the window in its dimension */
   tn_activation activation;
 } tn_pool_params;
 
 /* Elementwise add of two int8 tensors with their own scales (TFLite int8 ADD
  * arithmetic). Build with tn_add_s8_prepare(). */
 typedef struct tn_add_params {
-  int32_t input1_offset; /* -zero_point1, in [-127, 128] */
-  int32_t input2_offset; /* -zero_point2, in [-127, 128] */
-  int32_t left_shift;    /* in [0, 20]; TFLite uses 20 for int8 */
+  int32_t input1_offset;     /* -zero_point1, in [-127, 128] */
+  int32_t input2_offset;     /* -zero_point2, in [-127, 128] */
+  int32_t left_shift;        /* in [0, 20]; TFLite uses 20 for int8 */
   int32_t input1_multiplier; /* Q31 in [0, INT32_MAX] */
   int32_t input1_shift;      /* in [-31, 0] */
   int32_t input2_multiplier;
   int32_t input2_shift;
   int32_t output_multiplier;
-  int32_t output_shift; /* in [-31, 30] */
+  int32_t output_shift;  /* in [-31, 30] */
   int32_t output_offset; /* output zero point, in [-128, 127] */
   tn_activation activation;
 } tn_add_params;
@@ -255,9 +257,11 @@ size_t tn_conv2d_s8_buffer_size(const tn_conv_params* params,
 
 /* im2col into scratch + register-blocked GEMM (4 output channels x 4 output
  * pixels). Scratch holds the weights re-laid 4 channels interleaved (sub-byte
- * weights unpacked there), per-channel folded biases and a 4-pixel im2col
- * tile: about out_c * kh * kw * in_c + 4 * out_c + 4 * kh * kw * in_c bytes.
- * Accepts every shape the reference accepts. */
+ * weights unpacked there), a 32-byte requantization record per channel and a
+ * 4-pixel im2col tile: with oc4 = out_c rounded up to 4 and k4 = kh * kw *
+ * in_c rounded up to 4, exactly oc4 * (k4 + 32) + 4 * k4 + 3 bytes (e.g.
+ * 4771 for the DS-CNN first layer). Accepts every shape the reference
+ * accepts. */
 tn_status tn_conv2d_s8_fast(const tn_conv_params* params,
                             const tn_quant_params* quant,
                             const tn_dims* input_dims, const int8_t* input,
@@ -300,9 +304,13 @@ size_t tn_dwconv2d_s8_buffer_size(const tn_conv_params* params,
                                   const tn_dims* input_dims,
                                   const tn_dims* filter_dims,
                                   const tn_dims* output_dims);
-/* Channels in blocks of 4 with taps clipped per output pixel (no per-tap
- * bounds tests); scratch holds the weights unpacked to int8 and re-laid, and
- * folded biases: about kh * kw * c + 4 * c bytes. */
+/* Channels in blocks of 4 x output pixels in pairs, one input pointer per
+ * filter tap (padded taps point at a zero-point row, so no per-tap bounds
+ * tests). Scratch holds 2 * kh * kw tap pointers, the weights unpacked to
+ * int8 and re-laid, a 32-byte requantization record per channel and the
+ * zero-point row: with c4 = c rounded up to 4, c4 * (kh * kw + 33) +
+ * 2 * kh * kw * sizeof(void*) + alignment (2763 bytes for 25x5x64, 3x3 on
+ * rv32). */
 tn_status tn_dwconv2d_s8_fast(const tn_conv_params* params,
                               const tn_quant_params* quant,
                               const tn_dims* input_dims, const int8_t* input,
@@ -343,7 +351,8 @@ size_t tn_pwconv2d_s8_buffer_size(const tn_conv_params* params,
                                   const tn_dims* input_dims,
                                   const tn_dims* filter_dims,
                                   const tn_dims* output_dims);
-/* 4x4 register-blocked GEMM; scratch like conv2d_s8_fast with kh = kw = 1. */
+/* 4x4 register-blocked GEMM; scratch as conv2d_s8_fast with kh = kw = 1
+ * (6403 bytes for 64 -> 64 channels). */
 tn_status tn_pwconv2d_s8_fast(const tn_conv_params* params,
                               const tn_quant_params* quant,
                               const tn_dims* input_dims, const int8_t* input,
@@ -387,9 +396,9 @@ tn_status tn_fc_s8(const tn_fc_params* params, const tn_quant_params* quant,
                    const int32_t* bias, int8_t* output, void* scratch,
                    size_t scratch_size);
 size_t tn_fc_s8_buffer_size(int32_t in_features, int32_t out_features);
-/* 4 outputs per pass, offset input staged as int16 in scratch (2 * in
- * features bytes, + 2 alignment); sub-byte weights unpacked 4 rows at a time
- * (+ 4 * in_features bytes). */
+/* 4 outputs per pass with the reduction unrolled by 4. Scratch: the input
+ * plus its offset staged as int16 and 4 rows of unpacked sub-byte weights,
+ * 6 * in_features + 1 bytes. */
 tn_status tn_fc_s8_fast(const tn_fc_params* params,
                         const tn_quant_params* quant, int32_t in_features,
                         const int8_t* input, int32_t out_features,
@@ -408,15 +417,15 @@ size_t tn_fc_s8_auto_buffer_size(int32_t in_features, int32_t out_features);
 
 /* Max over the valid (non-padded) window, then clamp. Output channels equal
  * input channels. No scratch. */
-tn_status tn_maxpool_s8(const tn_pool_params* params,
-                        const tn_dims* input_dims, const int8_t* input,
-                        const tn_dims* output_dims, int8_t* output);
+tn_status tn_maxpool_s8(const tn_pool_params* params, const tn_dims* input_dims,
+                        const int8_t* input, const tn_dims* output_dims,
+                        int8_t* output);
 
 /* Mean over the valid window, rounded half away from zero (TFLite
  * AVERAGE_POOL_2D int8), then clamp. Window area <= 65536. No scratch. */
-tn_status tn_avgpool_s8(const tn_pool_params* params,
-                        const tn_dims* input_dims, const int8_t* input,
-                        const tn_dims* output_dims, int8_t* output);
+tn_status tn_avgpool_s8(const tn_pool_params* params, const tn_dims* input_dims,
+                        const int8_t* input, const tn_dims* output_dims,
+                        int8_t* output);
 
 /* Average pool whose window is the whole image: output int8[c]. Same
  * rounding as tn_avgpool_s8; h * w <= 65536. */
@@ -429,8 +438,7 @@ tn_status tn_global_avgpool_s8(const tn_dims* input_dims, const int8_t* input,
 /* out[i] = TFLite int8 ADD of in1[i] and in2[i] (residual connections).
  * `output` may alias in1 or in2 exactly (in place). */
 tn_status tn_add_s8(const tn_add_params* params, size_t count,
-                    const int8_t* input1, const int8_t* input2,
-                    int8_t* output);
+                    const int8_t* input1, const int8_t* input2, int8_t* output);
 
 /* data[i] = clamp(data[i], min, max) in place (standalone ReLU/ReLU6). */
 tn_status tn_clamp_s8(tn_activation activation, size_t count, int8_t* data);

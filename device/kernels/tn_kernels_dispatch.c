@@ -70,12 +70,11 @@ static size_t conv_auto_size(const conv_impl* impls, size_t n,
 
 static tn_status conv_auto_run(const conv_impl* impls, size_t n,
                                const tn_conv_params* params,
-                               const tn_quant_params* quant,
-                               const tn_dims* in, const int8_t* input,
-                               const tn_dims* f, const tn_weights* weights,
-                               const int32_t* bias, const tn_dims* out,
-                               int8_t* output, void* scratch,
-                               size_t scratch_size) {
+                               const tn_quant_params* quant, const tn_dims* in,
+                               const int8_t* input, const tn_dims* f,
+                               const tn_weights* weights, const int32_t* bias,
+                               const tn_dims* out, int8_t* output,
+                               void* scratch, size_t scratch_size) {
   if (params == NULL || in == NULL || f == NULL || out == NULL ||
       weights == NULL) {
     return TN_ERR_NULL;
@@ -85,8 +84,8 @@ static tn_status conv_auto_run(const conv_impl* impls, size_t n,
         !impls[i].eligible(params, in, f, out, weights->bits)) {
       continue;
     }
-    return impls[i].run(params, quant, in, input, f, weights, bias, out,
-                        output, scratch, scratch_size);
+    return impls[i].run(params, quant, in, input, f, weights, bias, out, output,
+                        scratch, scratch_size);
   }
   return TN_ERR_INTERNAL; /* the last entry is always eligible */
 }
@@ -106,8 +105,8 @@ tn_status tn_conv2d_s8_auto(const tn_conv_params* params,
                             const tn_weights* weights, const int32_t* bias,
                             const tn_dims* output_dims, int8_t* output,
                             void* scratch, size_t scratch_size) {
-  return conv_auto_run(kConv2dImpls, TN_ARRAY_SIZE(kConv2dImpls), params,
-                       quant, input_dims, input, filter_dims, weights, bias,
+  return conv_auto_run(kConv2dImpls, TN_ARRAY_SIZE(kConv2dImpls), params, quant,
+                       input_dims, input, filter_dims, weights, bias,
                        output_dims, output, scratch, scratch_size);
 }
 

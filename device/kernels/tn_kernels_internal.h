@@ -12,6 +12,14 @@
 
 #include "kernels/tn_kernels.h"
 
+/* Keeps a hot loop in its own function so its register allocation is not
+ * disturbed by the caller's live values. Only a hint. */
+#if defined(__GNUC__)
+#define TN_NOINLINE __attribute__((noinline))
+#else
+#define TN_NOINLINE
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Integer helpers                                                          */
 
@@ -75,6 +83,33 @@ static inline int32_t tn_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
   return tn_rdp(tn_srdhm(tn_shl_wrap32(x, left), multiplier), right);
 }
 
+/* tn_mbqm for shift <= 0, |x| < 2^30 and multiplier >= 0, with the shift
+ * prepared by tn_narrow_prepare(): the same result in fewer steps (see
+ * tn_chan_requant_narrow for the derivation; a shift of 0 needs no rounding,
+ * which `neg_adjust` 0 and `half` 0 express). */
+typedef struct tn_narrow_shift {
+  int32_t shift;       /* right shift e >= 0 */
+  int32_t half;        /* 2^(e-1), or 0 when e == 0 */
+  uint32_t neg_adjust; /* 1 when e > 0, else 0 */
+} tn_narrow_shift;
+
+static inline tn_narrow_shift tn_narrow_prepare(int32_t shift) {
+  tn_narrow_shift s;
+  s.shift = -shift;
+  s.half = s.shift > 0 ? (int32_t)1 << (s.shift - 1) : 0;
+  s.neg_adjust = s.shift > 0 ? 1u : 0u;
+  return s;
+}
+
+static inline int32_t tn_mbqm_narrow(int32_t x, int32_t multiplier,
+                                     tn_narrow_shift s) {
+  const int64_t p = (int64_t)(x * 2) * (int64_t)multiplier;
+  const uint32_t lo = (uint32_t)((uint64_t)p & 0xffffffffu);
+  const int32_t t = (int32_t)tn_asr64(p, 32) + (int32_t)(lo >> 31);
+  const int32_t neg = (int32_t)(((uint32_t)t >> 31) & s.neg_adjust);
+  return tn_asr32(t - neg + s.half, s.shift);
+}
+
 /* gemmlowp SaturatingRoundingMultiplyByPOT for a positive exponent:
  * x * 2^exponent saturated to int32. REQUIRES: 1 <= exponent <= 30. */
 static inline int32_t tn_sat_shl32(int32_t x, int32_t exponent) {
@@ -126,6 +161,13 @@ tn_status tn_check_fc_call(const tn_fc_params* params,
  * INT32_MAX elements. */
 int tn_dims_valid(const tn_dims* dims);
 
+/* Unpacks elements [first, first + count) of `w` (bits 8, 4 or 2; the
+ * caller has checked the extent) to out[0], out[stride], ... Fast runs of
+ * whole bytes; used where the kernels unpack sub-byte weights once per
+ * call. */
+void tn_weights_unpack_run(const tn_weights* w, size_t first, size_t count,
+                           int8_t* out, size_t stride);
+
 /* Element count of valid dims. */
 static inline size_t tn_dims_count(const tn_dims* d) {
   return (size_t)d->h * (size_t)d->w * (size_t)d->c;
@@ -152,21 +194,59 @@ static inline void* tn_align4(void* p) {
 
 /* Requantization of one output channel, prepared once per call. */
 typedef struct tn_chan_q {
-  int32_t bias;       /* bias + input_offset * sum(weights of the channel) */
-  int32_t multiplier; /* >= 0 */
-  int32_t left_shift; /* max(shift, 0) */
+  int32_t bias;        /* bias + input_offset * sum(weights of the channel) */
+  int32_t multiplier;  /* >= 0 */
+  int32_t left_shift;  /* max(shift, 0) */
   int32_t right_shift; /* max(-shift, 0) */
+  uint32_t round_mask; /* 2^right_shift - 1 */
+  uint32_t round_half; /* round_mask >> 1 */
+  int32_t narrow;      /* 1: tn_chan_requant_narrow() applies (see there) */
+  int32_t half;        /* 2^(right_shift - 1) when narrow */
 } tn_chan_q;
 
+/* Fills the shift fields and decides `narrow` from `acc_bound`, an upper
+ * bound of |accumulator| for the channel (folded bias included). */
+static inline void tn_chan_q_set_shift(tn_chan_q* q, int32_t shift,
+                                       int64_t acc_bound) {
+  q->left_shift = shift > 0 ? shift : 0;
+  q->right_shift = shift > 0 ? 0 : -shift;
+  q->round_mask = (uint32_t)(((uint64_t)1 << q->right_shift) - 1u);
+  q->round_half = q->round_mask >> 1;
+  q->narrow = shift < 0 && acc_bound < ((int64_t)1 << 30);
+  q->half = q->narrow ? (int32_t)1 << (q->right_shift - 1) : 0;
+}
+
 /* Requantize an accumulator with a prepared channel (bias already added),
- * then offset and clamp. Identical arithmetic to tn_mbqm for multiplier >=
- * 0. */
+ * then offset and clamp. The same arithmetic as tn_mbqm for multiplier >=
+ * 0 (tn_rdp with the mask precomputed). */
 static inline int8_t tn_chan_requant(int32_t acc, const tn_chan_q* q,
                                      int32_t out_offset, int32_t act_min,
                                      int32_t act_max) {
-  int32_t v = tn_rdp(
-      tn_srdhm_nonneg(tn_shl_wrap32(acc, q->left_shift), q->multiplier),
-      q->right_shift);
+  const int32_t x =
+      tn_srdhm_nonneg(tn_shl_wrap32(acc, q->left_shift), q->multiplier);
+  const uint32_t remainder = (uint32_t)x & q->round_mask;
+  const uint32_t threshold = q->round_half + (x < 0 ? 1u : 0u);
+  int32_t v = tn_asr32(x, q->right_shift) + (remainder > threshold ? 1 : 0);
+  v += out_offset;
+  if (v < act_min) v = act_min;
+  if (v > act_max) v = act_max;
+  return (int8_t)v;
+}
+
+/* tn_chan_requant for a `narrow` channel: no left shift, right shift e >= 1
+ * and |acc| < 2^30. Then 2 * acc fits int32, so
+ *   SRDHM(acc, m) = floor((2 acc m + 2^31) / 2^32)
+ *                 = high word of 2 acc m, plus bit 31 of its low word,
+ * and |SRDHM| < 2^30 lets RoundingDivideByPOT be computed as
+ *   floor((t + 2^(e-1) - [t < 0]) / 2^e)
+ * without overflow: the same results as tn_chan_requant in fewer steps. */
+static inline int8_t tn_chan_requant_narrow(int32_t acc, const tn_chan_q* q,
+                                            int32_t out_offset, int32_t act_min,
+                                            int32_t act_max) {
+  const int64_t p = (int64_t)(acc * 2) * (int64_t)q->multiplier;
+  const uint32_t lo = (uint32_t)((uint64_t)p & 0xffffffffu);
+  const int32_t t = (int32_t)tn_asr64(p, 32) + (int32_t)(lo >> 31);
+  int32_t v = tn_asr32(t - (t < 0 ? 1 : 0) + q->half, q->right_shift);
   v += out_offset;
   if (v < act_min) v = act_min;
   if (v > act_max) v = act_max;

@@ -21,8 +21,7 @@
 int tn_conv2d_s8_pulp_eligible(const tn_conv_params* params,
                                const tn_dims* input_dims,
                                const tn_dims* filter_dims,
-                               const tn_dims* output_dims,
-                               int32_t weight_bits);
+                               const tn_dims* output_dims, int32_t weight_bits);
 size_t tn_conv2d_s8_pulp_buffer_size(const tn_conv_params* params,
                                      const tn_dims* input_dims,
                                      const tn_dims* filter_dims,

@@ -5,9 +5,9 @@
  */
 #include "kernels/tn_pool_check.h"
 
-tn_status tn_maxpool_s8(const tn_pool_params* params,
-                        const tn_dims* input_dims, const int8_t* input,
-                        const tn_dims* output_dims, int8_t* output) {
+tn_status tn_maxpool_s8(const tn_pool_params* params, const tn_dims* input_dims,
+                        const int8_t* input, const tn_dims* output_dims,
+                        int8_t* output) {
   tn_status st =
       tn_check_pool_call(params, input_dims, input, output_dims, output);
   if (st != TN_OK) return st;

@@ -18,9 +18,9 @@ tn_status tn_pwconv2d_s8(const tn_conv_params* params,
                          const tn_dims* filter_dims, const tn_weights* weights,
                          const int32_t* bias, const tn_dims* output_dims,
                          int8_t* output, void* scratch, size_t scratch_size) {
-  tn_status st = tn_check_conv_call(TN_CONV_POINTWISE, params, quant,
-                                    input_dims, input, filter_dims, weights,
-                                    bias, output_dims, output);
+  tn_status st =
+      tn_check_conv_call(TN_CONV_POINTWISE, params, quant, input_dims, input,
+                         filter_dims, weights, bias, output_dims, output);
   if (st != TN_OK) return st;
   const int32_t in_w = input_dims->w, in_c = input_dims->c;
   const int32_t out_h = output_dims->h, out_w = output_dims->w;

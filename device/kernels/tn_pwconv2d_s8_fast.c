@@ -24,11 +24,10 @@ tn_status tn_pwconv2d_s8_fast(const tn_conv_params* params,
                               const tn_weights* weights, const int32_t* bias,
                               const tn_dims* output_dims, int8_t* output,
                               void* scratch, size_t scratch_size) {
-  tn_status st = tn_check_conv_call(TN_CONV_POINTWISE, params, quant,
-                                    input_dims, input, filter_dims, weights,
-                                    bias, output_dims, output);
+  tn_status st =
+      tn_check_conv_call(TN_CONV_POINTWISE, params, quant, input_dims, input,
+                         filter_dims, weights, bias, output_dims, output);
   if (st != TN_OK) return st;
-  return tn_conv_gemm_s8(params, quant, input_dims, input, filter_dims,
-                         weights, bias, output_dims, output, scratch,
-                         scratch_size);
+  return tn_conv_gemm_s8(params, quant, input_dims, input, filter_dims, weights,
+                         bias, output_dims, output, scratch, scratch_size);
 }

@@ -69,8 +69,8 @@ tn_status tn_add_s8_prepare(double input1_scale, int32_t input1_zero_point,
     return TN_ERR_ARG;
   }
   const int32_t left_shift = 20;
-  double twice_max = 2.0 * (input1_scale > input2_scale ? input1_scale
-                                                          : input2_scale);
+  double twice_max =
+      2.0 * (input1_scale > input2_scale ? input1_scale : input2_scale);
   double real1 = input1_scale / twice_max;
   double real2 = input2_scale / twice_max;
   double real_out = twice_max / ((double)(1L << left_shift) * output_scale);
@@ -80,14 +80,14 @@ tn_status tn_add_s8_prepare(double input1_scale, int32_t input1_zero_point,
   p.output_offset = output_zero_point;
   p.left_shift = left_shift;
   p.activation = activation;
-  tn_status st = tn_quantize_multiplier(real1, &p.input1_multiplier,
-                                        &p.input1_shift);
+  tn_status st =
+      tn_quantize_multiplier(real1, &p.input1_multiplier, &p.input1_shift);
   if (st == TN_OK) {
     st = tn_quantize_multiplier(real2, &p.input2_multiplier, &p.input2_shift);
   }
   if (st == TN_OK) {
-    st = tn_quantize_multiplier(real_out, &p.output_multiplier,
-                                &p.output_shift);
+    st =
+        tn_quantize_multiplier(real_out, &p.output_multiplier, &p.output_shift);
   }
   if (st != TN_OK) return st;
   if (p.input1_shift > 0 || p.input2_shift > 0) return TN_ERR_ARG;

@@ -20,8 +20,7 @@ static int32_t exp_on_interval(int32_t a) {
   const int32_t x3 = tn_srdhm(x2, x);
   const int32_t x4 = tn_srdhm(x2, x2);
   const int32_t x4_over_4 = tn_rdp(x4, 2);
-  const int32_t poly =
-      tn_rdp(tn_srdhm(x4_over_4 + x3, one_third) + x2, 1);
+  const int32_t poly = tn_rdp(tn_srdhm(x4_over_4 + x3, one_third) + x2, 1);
   return exp_minus_one_eighth + tn_srdhm(exp_minus_one_eighth, x + poly);
 }
 
@@ -63,7 +62,7 @@ static int32_t one_over_one_plus_x(int32_t a) {
   for (int32_t i = 0; i < 3; ++i) {
     const int32_t hd_times_x = tn_srdhm(half_denominator, x); /* Q2 */
     const int32_t one_minus = (1 << 29) - hd_times_x;         /* Q2 */
-    x = x + tn_sat_shl32(tn_srdhm(x, one_minus), 2);         /* Q4 -> Q2 */
+    x = x + tn_sat_shl32(tn_srdhm(x, one_minus), 2);          /* Q4 -> Q2 */
   }
   return tn_sat_shl32(x, 1); /* x / 2 as Q1, rescaled to Q0 */
 }
@@ -75,8 +74,7 @@ static int32_t count_leading_zeros(uint32_t v) {
 }
 
 tn_status tn_softmax_s8(const tn_softmax_params* params, int32_t rows,
-                        int32_t row_size, const int8_t* input,
-                        int8_t* output) {
+                        int32_t row_size, const int8_t* input, int8_t* output) {
   if (params == NULL || input == NULL || output == NULL) return TN_ERR_NULL;
   if (rows < 0 || row_size < 1 || row_size > 4095 ||
       params->input_multiplier < 0 || params->input_left_shift < 0 ||
@@ -110,8 +108,8 @@ tn_status tn_softmax_s8(const tn_softmax_params* params, int32_t rows,
     /* sum >= 2^19 (the max element contributes exp(0) = 1). */
     const int32_t headroom_plus_one = count_leading_zeros((uint32_t)sum);
     const int32_t bits_over_unit = 12 - headroom_plus_one;
-    const int32_t sum_minus_one = tn_wrap_s32(
-        ((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
+    const int32_t sum_minus_one =
+        tn_wrap_s32(((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
     const int32_t scale = one_over_one_plus_x(sum_minus_one);
     const int32_t exponent = bits_over_unit + 31 - 8;
     for (int32_t i = 0; i < row_size; ++i) {

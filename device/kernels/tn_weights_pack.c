@@ -26,9 +26,47 @@ int8_t tn_weights_get(const tn_weights* w, size_t index) {
   if (w->bits == 8) return ((const int8_t*)w->data)[index];
   const uint8_t* bytes = (const uint8_t*)w->data;
   size_t bit = index * (size_t)w->bits;
-  uint32_t field = ((uint32_t)bytes[bit >> 3] >> (bit & 7u)) &
-                   ((1u << w->bits) - 1u);
+  uint32_t field =
+      ((uint32_t)bytes[bit >> 3] >> (bit & 7u)) & ((1u << w->bits) - 1u);
   return sign_extend(field, w->bits);
+}
+
+void tn_weights_unpack_run(const tn_weights* w, size_t first, size_t count,
+                           int8_t* out, size_t stride) {
+  if (w->bits == 8) {
+    const int8_t* src = (const int8_t*)w->data + first;
+    for (size_t i = 0; i < count; ++i) out[i * stride] = src[i];
+    return;
+  }
+  const uint8_t* bytes = (const uint8_t*)w->data;
+  size_t i = 0;
+  if (w->bits == 4) {
+    /* Leading odd element, then two per byte: (v ^ 8) - 8 sign-extends. */
+    if ((first & 1u) && count > 0) {
+      out[0] = tn_weights_get(w, first);
+      i = 1;
+    }
+    const uint8_t* p = bytes + ((first + i) >> 1);
+    for (; i + 2 <= count; i += 2, ++p) {
+      const int32_t b = *p;
+      out[i * stride] = (int8_t)(((b & 15) ^ 8) - 8);
+      out[(i + 1) * stride] = (int8_t)(((b >> 4) ^ 8) - 8);
+    }
+  } else {
+    /* Up to three leading elements, then four per byte: (v ^ 2) - 2. */
+    for (; i < count && ((first + i) & 3u); ++i) {
+      out[i * stride] = tn_weights_get(w, first + i);
+    }
+    const uint8_t* p = bytes + ((first + i) >> 2);
+    for (; i + 4 <= count; i += 4, ++p) {
+      const int32_t b = *p;
+      out[i * stride] = (int8_t)(((b & 3) ^ 2) - 2);
+      out[(i + 1) * stride] = (int8_t)((((b >> 2) & 3) ^ 2) - 2);
+      out[(i + 2) * stride] = (int8_t)((((b >> 4) & 3) ^ 2) - 2);
+      out[(i + 3) * stride] = (int8_t)(((b >> 6) ^ 2) - 2);
+    }
+  }
+  for (; i < count; ++i) out[i * stride] = tn_weights_get(w, first + i);
 }
 
 tn_status tn_weights_pack(const int8_t* values, size_t count, int32_t bits,
@@ -70,6 +108,6 @@ tn_status tn_weights_unpack(const tn_weights* w, size_t packed_size,
       (end != 0 && tn_weights_packed_size(end, w->bits) == 0)) {
     return TN_ERR_BUFFER_TOO_SMALL;
   }
-  for (size_t i = 0; i < count; ++i) out[i] = tn_weights_get(w, first + i);
+  tn_weights_unpack_run(w, first, count, out, 1);
   return TN_OK;
 }

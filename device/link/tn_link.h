@@ -58,24 +58,27 @@ extern "C" {
 
 /* Message types (header byte 1). Values are stable. */
 typedef enum tn_link_msg_type {
-  TN_LINK_MSG_HELLO = 0x01,         /* agent -> node request */
-  TN_LINK_MSG_HELLO_REPLY = 0x02,   /* node -> agent response */
-  TN_LINK_MSG_PING = 0x03,          /* either direction, request */
-  TN_LINK_MSG_PONG = 0x04,          /* response to PING */
-  TN_LINK_MSG_HEARTBEAT = 0x05,     /* node -> agent, request */
-  TN_LINK_MSG_ACK = 0x06,           /* response: request succeeded */
-  TN_LINK_MSG_NACK = 0x07,          /* response: request failed, with status */
-  TN_LINK_MSG_TELEMETRY = 0x10,     /* node -> agent, sealed record */
-  TN_LINK_MSG_MODEL_BEGIN = 0x20,   /* agent -> node, start a transfer */
-  TN_LINK_MSG_MODEL_CHUNK = 0x21,   /* agent -> node, bytes at an offset */
-  TN_LINK_MSG_MODEL_COMMIT = 0x22,  /* agent -> node, verify and store */
-  TN_LINK_MSG_ACTIVATE = 0x28,      /* agent -> node, boot a slot on trial */
-  TN_LINK_MSG_CONFIRM = 0x29,       /* agent -> node, keep the trial slot */
-  TN_LINK_MSG_ROLLBACK = 0x2A,      /* agent -> node, abandon a slot */
-  TN_LINK_MSG_TRAIN = 0x30,         /* agent -> node, start a training job */
-  TN_LINK_MSG_UPDATE_CHUNK = 0x31,  /* node -> agent, training update bytes */
-  TN_LINK_MSG_INFER_REQUEST = 0x40, /* agent -> node request */
-  TN_LINK_MSG_INFER_RESULT = 0x41   /* response to INFER_REQUEST */
+  TN_LINK_MSG_HELLO = 0x01,          /* agent -> node request */
+  TN_LINK_MSG_HELLO_REPLY = 0x02,    /* node -> agent response */
+  TN_LINK_MSG_PING = 0x03,           /* either direction, request */
+  TN_LINK_MSG_PONG = 0x04,           /* response to PING */
+  TN_LINK_MSG_HEARTBEAT = 0x05,      /* node -> agent, request */
+  TN_LINK_MSG_ACK = 0x06,            /* response: request succeeded */
+  TN_LINK_MSG_NACK = 0x07,           /* response: request failed, with status */
+  TN_LINK_MSG_TELEMETRY = 0x10,      /* node -> agent, sealed record */
+  TN_LINK_MSG_MODEL_BEGIN = 0x20,    /* agent -> node, start a transfer */
+  TN_LINK_MSG_MODEL_CHUNK = 0x21,    /* agent -> node, bytes at an offset */
+  TN_LINK_MSG_MODEL_COMMIT = 0x22,   /* agent -> node, verify and store */
+  TN_LINK_MSG_ACTIVATE = 0x28,       /* agent -> node, boot a slot on trial */
+  TN_LINK_MSG_CONFIRM = 0x29,        /* agent -> node, keep the trial slot */
+  TN_LINK_MSG_ROLLBACK = 0x2A,       /* agent -> node, abandon a slot */
+  TN_LINK_MSG_TRAIN = 0x30,          /* agent -> node, start a training job */
+  TN_LINK_MSG_UPDATE_CHUNK = 0x31,   /* node -> agent, training update bytes */
+  TN_LINK_MSG_INFER_REQUEST = 0x40,  /* agent -> node request */
+  TN_LINK_MSG_INFER_RESULT = 0x41,   /* response to INFER_REQUEST */
+  TN_LINK_MSG_KEY_INFO = 0x50,       /* agent -> node, node public key */
+  TN_LINK_MSG_KEY_INFO_REPLY = 0x51, /* response to KEY_INFO */
+  TN_LINK_MSG_SET_GATEWAY_KEY = 0x52 /* agent -> node, telemetry key */
 } tn_link_msg_type;
 
 /* Returns "HELLO", "PONG", ... or "UNKNOWN". Never NULL. */
@@ -85,8 +88,8 @@ const char* tn_link_msg_type_str(uint8_t type);
 int tn_link_msg_type_known(uint8_t type);
 
 /* The typed response to a request type (HELLO -> HELLO_REPLY, PING -> PONG,
- * INFER_REQUEST -> INFER_RESULT), or 0 when the type has none (its answer,
- * if any, is ACK or NACK). */
+ * INFER_REQUEST -> INFER_RESULT, KEY_INFO -> KEY_INFO_REPLY), or 0 when the
+ * type has none (its answer, if any, is ACK or NACK). */
 uint8_t tn_link_reply_type(uint8_t request_type);
 
 /* Returns 1 when a request frame (RESPONSE flag clear) of this type and
@@ -487,6 +490,60 @@ tn_status tn_link_infer_result_encode(const tn_link_infer_result* m,
                                       size_t* out_len);
 tn_status tn_link_infer_result_decode(const uint8_t* payload, size_t size,
                                       tn_link_infer_result* m);
+
+/* ------------------------------------------------------------------------ */
+/* Telemetry key agreement                                                   */
+/*                                                                           */
+/* The agent learns the node's P-256 public key (KEY_INFO), enrolls it with  */
+/* the gateway, and hands the gateway's telemetry public key and the device  */
+/* id back to the node (SET_GATEWAY_KEY). The node derives its sealing key   */
+/* itself; the agent never sees it. Nodes that advertise                      */
+/* TN_LINK_CAP_TELEMETRY serve both requests.                                 */
+/* ------------------------------------------------------------------------ */
+
+#define TN_LINK_PUBLIC_KEY_SIZE 65u /* 0x04 || X || Y, P-256 uncompressed */
+#define TN_LINK_KEY_ID_SIZE 8u      /* SHA-256 prefix of the gateway key */
+#define TN_LINK_DEVICE_ID_MAX 32u   /* bytes, printable ASCII without space */
+
+/* Key states in KEY_INFO_REPLY. Values are stable. */
+#define TN_LINK_KEY_STATE_NONE 0u    /* no gateway key set yet */
+#define TN_LINK_KEY_STATE_SEALING 1u /* a gateway key is set; records sealed \
+                                      */
+
+/* KEY_INFO (agent -> node): empty payload. Answered by KEY_INFO_REPLY. */
+tn_status tn_link_key_info_encode(uint8_t* out, size_t cap, size_t* out_len);
+/* TN_OK for an empty payload, TN_ERR_MSG_MALFORMED otherwise. */
+tn_status tn_link_key_info_decode(const uint8_t* payload, size_t size);
+
+/* KEY_INFO_REPLY (node -> agent). 75 + device_id_len bytes (at most 107).
+ * Rules: node_public_key starts with 0x04; key_state is NONE or SEALING;
+ * with NONE the gateway_key_id is all zero and the device id empty; with
+ * SEALING the device id has 1..32 characters 0x21..0x7E. */
+typedef struct tn_link_key_info_reply {
+  uint8_t node_public_key[TN_LINK_PUBLIC_KEY_SIZE];
+  uint8_t key_state;                           /* TN_LINK_KEY_STATE_* */
+  uint8_t gateway_key_id[TN_LINK_KEY_ID_SIZE]; /* of the key set, or zero */
+  char device_id[TN_LINK_DEVICE_ID_MAX + 1];   /* NUL-terminated */
+} tn_link_key_info_reply;
+tn_status tn_link_key_info_reply_encode(const tn_link_key_info_reply* m,
+                                        uint8_t* out, size_t cap,
+                                        size_t* out_len);
+tn_status tn_link_key_info_reply_decode(const uint8_t* payload, size_t size,
+                                        tn_link_key_info_reply* m);
+
+/* SET_GATEWAY_KEY (agent -> node). 66 + device_id_len bytes (at most 98).
+ * Rules: gateway_public_key starts with 0x04 (whether it is a point on the
+ * curve is the node's check: NACK TN_ERR_KEY_INVALID); the device id has
+ * 1..32 characters 0x21..0x7E. */
+typedef struct tn_link_set_gateway_key {
+  uint8_t gateway_public_key[TN_LINK_PUBLIC_KEY_SIZE];
+  char device_id[TN_LINK_DEVICE_ID_MAX + 1]; /* NUL-terminated */
+} tn_link_set_gateway_key;
+tn_status tn_link_set_gateway_key_encode(const tn_link_set_gateway_key* m,
+                                         uint8_t* out, size_t cap,
+                                         size_t* out_len);
+tn_status tn_link_set_gateway_key_decode(const uint8_t* payload, size_t size,
+                                         tn_link_set_gateway_key* m);
 
 #ifdef __cplusplus
 }

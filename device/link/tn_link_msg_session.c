@@ -48,6 +48,12 @@ const char* tn_link_msg_type_str(uint8_t type) {
       return "INFER_REQUEST";
     case TN_LINK_MSG_INFER_RESULT:
       return "INFER_RESULT";
+    case TN_LINK_MSG_KEY_INFO:
+      return "KEY_INFO";
+    case TN_LINK_MSG_KEY_INFO_REPLY:
+      return "KEY_INFO_REPLY";
+    case TN_LINK_MSG_SET_GATEWAY_KEY:
+      return "SET_GATEWAY_KEY";
     default:
       break;
   }
@@ -66,6 +72,8 @@ uint8_t tn_link_reply_type(uint8_t request_type) {
       return TN_LINK_MSG_PONG;
     case TN_LINK_MSG_INFER_REQUEST:
       return TN_LINK_MSG_INFER_RESULT;
+    case TN_LINK_MSG_KEY_INFO:
+      return TN_LINK_MSG_KEY_INFO_REPLY;
     default:
       break;
   }

@@ -121,7 +121,8 @@ static tn_status compute_layout(const tn_blob_builder* b, tn_build_layout* l) {
   uint32_t n = 1u + (b->weights_size ? 1u : 0u) + (b->quant_words ? 1u : 0u) +
                (b->tail ? 1u : 0u) + 1u + (b->canary_input ? 1u : 0u) +
                (b->has_metadata ? 1u : 0u) + (b->reserve_signature ? 1u : 0u);
-  uint64_t cursor = TN_BLOB_HEADER_SIZE + (uint64_t)n * TN_BLOB_SECTION_ENTRY_SIZE;
+  uint64_t cursor =
+      TN_BLOB_HEADER_SIZE + (uint64_t)n * TN_BLOB_SECTION_ENTRY_SIZE;
   tn_status st = add_section(
       l, &cursor, TN_SECTION_GRAPH,
       TN_GRAPH_HEADER_SIZE + (uint64_t)g->tensor_count * TN_TENSOR_RECORD_SIZE +
@@ -137,11 +138,10 @@ static tn_status compute_layout(const tn_blob_builder* b, tn_build_layout* l) {
                      TN_TAILSEC_HEADER_SIZE + 4ull * b->tail->param_count);
   }
   if (st == TN_OK) {
-    st = add_section(
-        l, &cursor, TN_SECTION_MEMORY_PLAN,
-        TN_PLAN_HEADER_SIZE +
-            (uint64_t)g->tensor_count * TN_PLACEMENT_RECORD_SIZE +
-            (uint64_t)g->op_count * TN_TILE_RECORD_SIZE);
+    st = add_section(l, &cursor, TN_SECTION_MEMORY_PLAN,
+                     TN_PLAN_HEADER_SIZE +
+                         (uint64_t)g->tensor_count * TN_PLACEMENT_RECORD_SIZE +
+                         (uint64_t)g->op_count * TN_TILE_RECORD_SIZE);
   }
   if (st == TN_OK && b->canary_input) {
     st = add_section(l, &cursor, TN_SECTION_CANARY,

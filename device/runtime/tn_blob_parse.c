@@ -202,9 +202,9 @@ static int f32_bits_finite(uint32_t bits) {
 }
 
 /* Validates every op in order and derives lifetimes. */
-static tn_status check_ops(tn_parse_state* ps, uint32_t input,
-                           uint32_t output, tn_lifetimes* lt,
-                           uint32_t* trainable, uint32_t* param_cursor) {
+static tn_status check_ops(tn_parse_state* ps, uint32_t input, uint32_t output,
+                           tn_lifetimes* lt, uint32_t* trainable,
+                           uint32_t* param_cursor) {
   *trainable = 0;
   *param_cursor = 0;
   for (uint32_t t = 0; t < ps->tensor_count; ++t) {
@@ -370,8 +370,8 @@ static tn_status check_plan(const tn_parse_state* ps, const uint8_t* plan,
     }
   }
 
-  const uint8_t* tiles = places + (size_t)ps->tensor_count *
-                                      TN_PLACEMENT_RECORD_SIZE;
+  const uint8_t* tiles =
+      places + (size_t)ps->tensor_count * TN_PLACEMENT_RECORD_SIZE;
   uint32_t max_l1 = 0;
   for (uint32_t i = 0; i < ps->op_count; ++i) {
     const uint8_t* r = tiles + (size_t)i * TN_TILE_RECORD_SIZE;
@@ -440,7 +440,8 @@ static tn_status check_canary(const uint8_t* sec, uint32_t size,
   if (!all_zero(sec + TN_CANARY_RESERVED, 8)) return TN_ERR_BLOB_GRAPH;
   if (in != input_bytes || out != output_bytes) return TN_ERR_BLOB_SHAPE;
   /* Sizes are tensor sizes (< 2^26), so this cannot overflow. */
-  uint64_t want = (uint64_t)TN_CANARY_HEADER_SIZE + (((uint64_t)in + 3) & ~3ull) + out;
+  uint64_t want =
+      (uint64_t)TN_CANARY_HEADER_SIZE + (((uint64_t)in + 3) & ~3ull) + out;
   if (want != size) return TN_ERR_BLOB_BOUNDS;
   return TN_OK;
 }
@@ -516,8 +517,7 @@ tn_status tn_blob_parse(const uint8_t* data, size_t size,
     return TN_ERR_BLOB_GRAPH;
   }
   if ((uint64_t)g->size !=
-      TN_GRAPH_HEADER_SIZE +
-          (uint64_t)ps.tensor_count * TN_TENSOR_RECORD_SIZE +
+      TN_GRAPH_HEADER_SIZE + (uint64_t)ps.tensor_count * TN_TENSOR_RECORD_SIZE +
           (uint64_t)ps.op_count * TN_OP_RECORD_SIZE) {
     return TN_ERR_BLOB_BOUNDS;
   }
@@ -671,8 +671,8 @@ tn_status tn_blob_placement(const tn_blob* blob, uint32_t index,
                             tn_placement* out) {
   if (blob == NULL || out == NULL) return TN_ERR_NULL;
   if (index >= blob->tensor_count) return TN_ERR_ARG;
-  const uint8_t* p =
-      blob->plan + TN_PLAN_HEADER_SIZE + (size_t)index * TN_PLACEMENT_RECORD_SIZE;
+  const uint8_t* p = blob->plan + TN_PLAN_HEADER_SIZE +
+                     (size_t)index * TN_PLACEMENT_RECORD_SIZE;
   out->level = p[0];
   out->offset = tn_load_u32le(p + 4);
   out->size = tn_load_u32le(p + 8);

@@ -45,39 +45,6 @@ uint64_t tn_op_macs(const tn_graph_desc* graph, uint32_t op_index) {
                          &graph->tensors[op->output]);
 }
 
-/* L2 <-> L1 bytes of a tiled layer, loop order channel tiles outer, row
- * tiles inner: an input slab per tile, weights and quantization once per
- * channel tile, every output byte once. */
-static uint64_t transfer_bytes(const tn_op_desc* op, const tn_tensor_desc* in0,
-                               const tn_tensor_desc* out, uint32_t th,
-                               uint32_t tc) {
-  uint64_t n_h = div_ceil(out->h, th), n_c = div_ceil(out->c, tc);
-  uint64_t rows = tn_tile_input_rows(op, in0, th);
-  uint64_t slab;
-  switch (op->type) {
-    case TN_OP_CONV2D:
-    case TN_OP_PWCONV:
-      slab = rows * in0->w * in0->c;
-      break;
-    case TN_OP_FC:
-      slab = (uint64_t)in0->h * in0->w * in0->c;
-      break;
-    case TN_OP_ADD:
-      slab = 2u * (uint64_t)th * in0->w * tc;
-      break;
-    default:
-      slab = rows * in0->w * tc;
-      break;
-  }
-  uint64_t per_c = 0;
-  if (tn_op_has_weights(op->type)) {
-    per_c = ((uint64_t)tc * tn_op_reduction(op, in0) * op->weight_bits + 7u) /
-                8u +
-            12u * (uint64_t)tc;
-  }
-  return n_h * n_c * slab + n_c * per_c + (uint64_t)out->h * out->w * out->c;
-}
-
 tn_status tn_cost_layer(const tn_graph_desc* graph, uint32_t op_index,
                         const tn_tile* tile, const tn_cost_profile* profile,
                         tn_layer_cost* cost) {
@@ -92,6 +59,10 @@ tn_status tn_cost_layer(const tn_graph_desc* graph, uint32_t op_index,
   }
   const tn_tensor_desc* in0 = &graph->tensors[op->input0];
   const tn_tensor_desc* out = &graph->tensors[op->output];
+  uint32_t bytes;
+  tn_status st = tn_tensor_bytes(in0, &bytes);
+  if (st == TN_OK) st = tn_tensor_bytes(out, &bytes);
+  if (st != TN_OK) return st;
   uint32_t th = out->h, tc = out->c;
   if (tile != NULL) {
     if (tile->tile_h == 0 || tile->tile_h > out->h || tile->tile_c == 0 ||
@@ -109,13 +80,15 @@ tn_status tn_cost_layer(const tn_graph_desc* graph, uint32_t op_index,
   cost->tiles = 1;
   cost->transfer_bytes = 0;
   cost->transfer_cycles = 0;
-  cost->overhead_cycles = cls == TN_KCLASS_NONE ? 0 : profile->layer_overhead_cycles;
+  cost->overhead_cycles =
+      cls == TN_KCLASS_NONE ? 0 : profile->layer_overhead_cycles;
   if (tn_op_is_tileable(op->type)) {
     cost->tiles = (uint32_t)(div_ceil(out->h, th) * div_ceil(out->c, tc));
-    cost->transfer_bytes = transfer_bytes(op, in0, out, th, tc);
+    cost->transfer_bytes = tn_tile_transfer_bytes(op, in0, out, th, tc);
     cost->transfer_cycles =
         div_ceil(cost->transfer_bytes * 1000u, profile->dma_mbytes_per_cycle);
-    cost->overhead_cycles += (uint64_t)cost->tiles * profile->tile_overhead_cycles;
+    cost->overhead_cycles +=
+        (uint64_t)cost->tiles * profile->tile_overhead_cycles;
   }
   uint64_t body;
   if (cost->tiles > 1) {
@@ -145,8 +118,8 @@ tn_status tn_cost_model(const tn_graph_desc* graph, const tn_tile* tiles,
   cost->train_step_energy_pj = 0;
   for (uint32_t i = 0; i < graph->op_count; ++i) {
     tn_layer_cost lc;
-    tn_status st = tn_cost_layer(graph, i, tiles ? &tiles[i] : NULL, profile,
-                                 &lc);
+    tn_status st =
+        tn_cost_layer(graph, i, tiles ? &tiles[i] : NULL, profile, &lc);
     if (st != TN_OK) return st;
     cost->macs += lc.macs;
     cost->cycles += lc.cycles;
@@ -155,8 +128,8 @@ tn_status tn_cost_model(const tn_graph_desc* graph, const tn_tile* tiles,
     } else {
       cost->tail_cycles += lc.cycles;
       /* Training replays the tail forward and adds the backward passes. */
-      cost->train_step_cycles += (uint64_t)profile->train_macs_factor *
-                                 lc.cycles;
+      cost->train_step_cycles +=
+          (uint64_t)profile->train_macs_factor * lc.cycles;
     }
   }
   cost->energy_pj = cost->cycles * profile->power_uw / profile->freq_mhz;

@@ -13,13 +13,12 @@
 /* The kernels' contracts (kernels/tn_kernels.h), enforced at load time so
  * that no kernel call on a validated model can fail: reduction length, bias
  * range and the area of a global pooling window. */
-#define TN_MAX_REDUCTION 16384u  /* TN_KERNELS_MAX_REDUCTION */
-#define TN_MAX_BIAS (1L << 30)   /* TN_KERNELS_MAX_BIAS */
+#define TN_MAX_REDUCTION 16384u /* TN_KERNELS_MAX_REDUCTION */
+#define TN_MAX_BIAS (1L << 30)  /* TN_KERNELS_MAX_BIAS */
 #define TN_MAX_POOL_AREA 65536u
 
 int tn_op_is_known(uint32_t type) {
-  return tn_op_is_int8(type) || tn_op_is_f32(type) ||
-         type == TN_OP_DEQUANTIZE;
+  return tn_op_is_int8(type) || tn_op_is_f32(type) || type == TN_OP_DEQUANTIZE;
 }
 
 int tn_op_is_int8(uint32_t type) {
@@ -167,8 +166,7 @@ uint32_t tn_op_weight_bytes(const tn_op_desc* op, const tn_tensor_desc* in0,
     case TN_OP_FC:
     case TN_OP_DWCONV2D:
       /* The whole tensor packed as one stream in layout order. */
-      return tn_packed_bytes(tn_op_weight_count(op, in0, out),
-                             op->weight_bits);
+      return tn_packed_bytes(tn_op_weight_count(op, in0, out), op->weight_bits);
     case TN_OP_PWCONV_F32:
     case TN_OP_FC_F32:
       return 4u * (out->c * red + out->c);
@@ -240,11 +238,11 @@ tn_status tn_op_check(const tn_op_desc* op, const tn_tensor_desc* in0,
     int pool = type == TN_OP_MAXPOOL || type == TN_OP_AVGPOOL ||
                type == TN_OP_AVGPOOL_F32;
     if (op->kernel_h == 0 || op->kernel_w == 0 ||
-        op->kernel_h > TN_BLOB_MAX_KERNEL || op->kernel_w > TN_BLOB_MAX_KERNEL ||
-        op->stride_h == 0 || op->stride_w == 0 ||
-        op->stride_h > TN_BLOB_MAX_STRIDE || op->stride_w > TN_BLOB_MAX_STRIDE ||
-        op->dilation_h == 0 || op->dilation_w == 0 ||
-        op->dilation_h > TN_BLOB_MAX_DILATION ||
+        op->kernel_h > TN_BLOB_MAX_KERNEL ||
+        op->kernel_w > TN_BLOB_MAX_KERNEL || op->stride_h == 0 ||
+        op->stride_w == 0 || op->stride_h > TN_BLOB_MAX_STRIDE ||
+        op->stride_w > TN_BLOB_MAX_STRIDE || op->dilation_h == 0 ||
+        op->dilation_w == 0 || op->dilation_h > TN_BLOB_MAX_DILATION ||
         op->dilation_w > TN_BLOB_MAX_DILATION ||
         op->pad_top > TN_BLOB_MAX_PAD || op->pad_bottom > TN_BLOB_MAX_PAD ||
         op->pad_left > TN_BLOB_MAX_PAD || op->pad_right > TN_BLOB_MAX_PAD) {
@@ -455,9 +453,9 @@ tn_status tn_tile_footprint(const tn_op_desc* op, const tn_tensor_desc* in0,
   }
   if (tn_op_has_weights(op->type)) {
     /* The channel slice, repacked as its own stream. */
-    w_bytes = ((uint64_t)tile_c * tn_op_reduction(op, in0) * op->weight_bits +
-               7u) /
-              8u;
+    w_bytes =
+        ((uint64_t)tile_c * tn_op_reduction(op, in0) * op->weight_bits + 7u) /
+        8u;
     q_bytes = 12u * (uint64_t)tile_c;
   }
   uint64_t out_bytes = (uint64_t)tile_h * out->w * tile_c;
@@ -482,4 +480,36 @@ tn_status tn_tile_l1_bytes(const tn_graph_desc* graph, uint32_t op_index,
   }
   return tn_tile_footprint(op, &graph->tensors[op->input0],
                            &graph->tensors[op->output], tile_h, tile_c, bytes);
+}
+
+uint64_t tn_tile_transfer_bytes(const tn_op_desc* op, const tn_tensor_desc* in0,
+                                const tn_tensor_desc* out, uint32_t tile_h,
+                                uint32_t tile_c) {
+  uint64_t n_h = (out->h + tile_h - 1u) / tile_h;
+  uint64_t n_c = (out->c + tile_c - 1u) / tile_c;
+  uint64_t rows = tn_tile_input_rows(op, in0, tile_h);
+  uint64_t slab;
+  switch (op->type) {
+    case TN_OP_CONV2D:
+    case TN_OP_PWCONV:
+      slab = rows * in0->w * in0->c;
+      break;
+    case TN_OP_FC:
+      slab = (uint64_t)in0->h * in0->w * in0->c;
+      break;
+    case TN_OP_ADD:
+      slab = 2u * (uint64_t)tile_h * in0->w * tile_c;
+      break;
+    default:
+      slab = rows * in0->w * tile_c;
+      break;
+  }
+  uint64_t per_c = 0;
+  if (tn_op_has_weights(op->type)) {
+    per_c =
+        ((uint64_t)tile_c * tn_op_reduction(op, in0) * op->weight_bits + 7u) /
+            8u +
+        12u * (uint64_t)tile_c;
+  }
+  return n_h * n_c * slab + n_c * per_c + (uint64_t)out->h * out->w * out->c;
 }

@@ -149,7 +149,8 @@ tn_status tn_model_init(tn_model* model, const tn_blob* blob, void* arena,
     model->quant[i] = tn_i32_from_u32(tn_load_u32le(blob->quant + 4u * i));
   }
   for (uint32_t i = 0; i < blob->tail_param_bytes / 4u; ++i) {
-    model->tail[i] = tn_f32_from_bits(tn_load_u32le(blob->tail_params + 4u * i));
+    model->tail[i] =
+        tn_f32_from_bits(tn_load_u32le(blob->tail_params + 4u * i));
   }
   return TN_OK;
 }
@@ -229,8 +230,8 @@ static tn_status run_int8(tn_model* m, const tn_op_desc* op,
                                  m->scratch_size);
       }
       if (op->type == TN_OP_DWCONV2D) {
-        return tn_dwconv2d_s8_auto(&p, &qp, &s->in_dims, s->in, &f, &w,
-                                   s->bias, &s->out_dims, s->out, m->scratch,
+        return tn_dwconv2d_s8_auto(&p, &qp, &s->in_dims, s->in, &f, &w, s->bias,
+                                   &s->out_dims, s->out, m->scratch,
                                    m->scratch_size);
       }
       return tn_pwconv2d_s8_auto(&p, &qp, &s->in_dims, s->in, &f, &w, s->bias,
@@ -238,14 +239,13 @@ static tn_status run_int8(tn_model* m, const tn_op_desc* op,
                                  m->scratch_size);
     }
     case TN_OP_FC: {
-      tn_fc_params p = {-in->zero_point, out->zero_point,
-                        {op->act_min, op->act_max}};
+      tn_fc_params p = {
+          -in->zero_point, out->zero_point, {op->act_min, op->act_max}};
       tn_quant_params qp = {s->mult, s->shift, 1};
       tn_weights w = {s->weights, op->weight_bits};
-      return tn_fc_s8_auto(&p, &qp,
-                           s->in_dims.h * s->in_dims.w * s->in_dims.c, s->in,
-                           s->out_dims.c, &w, s->bias, s->out, m->scratch,
-                           m->scratch_size);
+      return tn_fc_s8_auto(&p, &qp, s->in_dims.h * s->in_dims.w * s->in_dims.c,
+                           s->in, s->out_dims.c, &w, s->bias, s->out,
+                           m->scratch, m->scratch_size);
     }
     case TN_OP_MAXPOOL:
     case TN_OP_AVGPOOL: {
@@ -280,14 +280,14 @@ static tn_status run_int8(tn_model* m, const tn_op_desc* op,
       p.output_offset = out->zero_point;
       p.activation.min = op->act_min;
       p.activation.max = op->act_max;
-      size_t n = (size_t)s->out_dims.h * (size_t)s->out_dims.w *
-                 (size_t)s->out_dims.c;
+      size_t n =
+          (size_t)s->out_dims.h * (size_t)s->out_dims.w * (size_t)s->out_dims.c;
       return tn_add_s8(&p, n, s->in, s->in2, s->out);
     }
     case TN_OP_SOFTMAX: {
       tn_softmax_params p = {q[0], q[1], q[2]};
-      return tn_softmax_s8(&p, s->in_dims.h * s->in_dims.w, s->in_dims.c,
-                           s->in, s->out);
+      return tn_softmax_s8(&p, s->in_dims.h * s->in_dims.w, s->in_dims.c, s->in,
+                           s->out);
     }
     default:
       return TN_ERR_INTERNAL;
@@ -435,7 +435,8 @@ static tn_status run_int8_tiled(tn_model* m, const tn_op_desc* op,
         /* Input rows [start, end) of the tile, clipped to the tensor; the
          * clipped part becomes this tile's padding. */
         int64_t start = (int64_t)r0 * stride_h - pad_top;
-        int64_t end = (int64_t)(r0 + rows_out - 1u) * stride_h - pad_top + eff_h;
+        int64_t end =
+            (int64_t)(r0 + rows_out - 1u) * stride_h - pad_top + eff_h;
         int64_t cs = start < 0 ? 0 : start;
         int64_t ce = end > (int64_t)in->h ? (int64_t)in->h : end;
         s.pad.top = (int32_t)(cs - start);
@@ -503,8 +504,8 @@ static tn_status run_f32(tn_model* m, const tn_op_desc* op,
     case TN_OP_RELU_F32:
       return tn_relu_forward_f32(in->h * in->w * in->c, x, y);
     case TN_OP_AVGPOOL_F32: {
-      tn_train_pool p = {shape_of(in), op->kernel_h, op->kernel_w,
-                         op->stride_h, op->stride_w};
+      tn_train_pool p = {shape_of(in), op->kernel_h, op->kernel_w, op->stride_h,
+                         op->stride_w};
       return tn_avgpool_forward_f32(&p, x, y);
     }
     default:
@@ -514,13 +515,23 @@ static tn_status run_f32(tn_model* m, const tn_op_desc* op,
 
 /* ---- Running ---------------------------------------------------------- */
 
+/* The cut's dequantization: one exact int-to-float conversion and one
+ * rounded multiply per element. */
+static void dequantize(const tn_tensor_desc* t, const int8_t* q, float* f) {
+  uint32_t n = t->h * t->w * t->c;
+  for (uint32_t k = 0; k < n; ++k) {
+    f[k] = t->scale * (float)((int32_t)q[k] - t->zero_point);
+  }
+}
+
 static tn_status run_op(tn_model* m, uint32_t i) {
   tn_op_desc op;
   tn_tensor_desc in, in2, out;
   (void)tn_blob_op(&m->blob, i, &op);
   (void)tn_blob_tensor(&m->blob, op.input0, &in);
   (void)tn_blob_tensor(&m->blob, op.output, &out);
-  if (op.input1 != TN_NO_TENSOR) (void)tn_blob_tensor(&m->blob, op.input1, &in2);
+  if (op.input1 != TN_NO_TENSOR)
+    (void)tn_blob_tensor(&m->blob, op.input1, &in2);
   switch (op.type) {
     case TN_OP_RESHAPE: {
       uint8_t* src = tensor_data(m, op.input0);
@@ -530,15 +541,10 @@ static tn_status run_op(tn_model* m, uint32_t i) {
       if (src != dst) memmove(dst, src, bytes);
       return TN_OK;
     }
-    case TN_OP_DEQUANTIZE: {
-      const int8_t* q = (const int8_t*)tensor_data(m, op.input0);
-      float* f = (float*)(void*)tensor_data(m, op.output);
-      uint32_t n = in.h * in.w * in.c;
-      for (uint32_t k = 0; k < n; ++k) {
-        f[k] = in.scale * (float)((int32_t)q[k] - in.zero_point);
-      }
+    case TN_OP_DEQUANTIZE:
+      dequantize(&in, (const int8_t*)tensor_data(m, op.input0),
+                 (float*)(void*)tensor_data(m, op.output));
       return TN_OK;
-    }
     default:
       break;
   }
@@ -562,11 +568,20 @@ static tn_status run_range(tn_model* m, uint32_t first, uint32_t end) {
   return TN_OK;
 }
 
+tn_status tn_model_cut_f32(tn_model* model, float* out, uint32_t capacity) {
+  if (model == NULL || out == NULL) return TN_ERR_NULL;
+  if (!model->blob.has_tail) return TN_ERR_NOT_FOUND;
+  tn_tensor_desc cut;
+  (void)tn_blob_tensor(&model->blob, model->blob.cut_tensor, &cut);
+  if (capacity < cut.h * cut.w * cut.c) return TN_ERR_BUFFER_TOO_SMALL;
+  dequantize(&cut, (const int8_t*)tensor_data(model, model->blob.cut_tensor),
+             out);
+  return TN_OK;
+}
+
 tn_status tn_model_run_front(tn_model* model) {
   if (model == NULL || model->arena == NULL) return TN_ERR_NULL;
-  tn_status st = run_range(model, 0, model->blob.tail_first_op);
-  model->front_done = st == TN_OK;
-  return st;
+  return run_range(model, 0, model->blob.tail_first_op);
 }
 
 tn_status tn_model_run_tail(tn_model* model) {
@@ -601,8 +616,6 @@ tn_status tn_model_tail_layer(tn_model* model, uint32_t index,
     out->type = op.type;
     (void)tn_blob_tensor(&model->blob, op.input0, &out->in);
     (void)tn_blob_tensor(&model->blob, op.output, &out->out);
-    out->input = (float*)(void*)tensor_data(model, op.input0);
-    out->output = (float*)(void*)tensor_data(model, op.output);
     out->weights = model->tail + op.weights_offset / 4u;
     out->bias_count = out->out.c;
     out->weight_count = op.weights_size / 4u - out->bias_count;

@@ -3,10 +3,11 @@
  * lifetime of every tensor from the op order, places activations in the L2
  * arena greedily by size at the lowest offset free of every tensor live at
  * the same time (so dead tensors' memory is reused), and for each layer
- * chooses output tiles (rows x channels) that maximise the L1 footprint
- * within the budget, double buffering included, as DORY does. It runs on
- * the gateway when a model is compiled and is cheap enough to run on a
- * node; its output is re-validated by the parser like any other blob part.
+ * that does not fit L1 chooses output tiles (rows x channels) within the
+ * budget, double buffering included, after DORY: the fewest L2 <-> L1
+ * bytes first, then the largest L1 footprint. It runs on the gateway when
+ * a model is compiled and is cheap enough to run on a node; its output is
+ * re-validated by the parser like any other blob part.
  */
 #include <string.h>
 
@@ -84,8 +85,8 @@ static tn_status analyse(const tn_graph_desc* g, const tn_tail_desc* tail,
     }
     const tn_tensor_desc* in1 =
         op->input1 == TN_NO_TENSOR ? NULL : &g->tensors[op->input1];
-    tn_status st = tn_op_check(op, &g->tensors[op->input0], in1,
-                               &g->tensors[op->output]);
+    tn_status st =
+        tn_op_check(op, &g->tensors[op->input0], in1, &g->tensors[op->output]);
     if (st != TN_OK) return st;
     produced[op->output] = 1;
     pg->first[op->output] = (uint16_t)i;
@@ -190,10 +191,12 @@ static tn_status place_l2(const tn_graph_desc* g, tn_plan_graph* pg,
   return TN_OK;
 }
 
-/* Chooses the tile of op `i`: the whole output when it fits, else the
- * (rows, channels) pair with the largest footprint within `budget`; ties
- * go to fewer tiles, then to more channels per tile (fewer input
- * re-reads). */
+/* Chooses the tile of op `i`: the whole output when it fits; otherwise,
+ * among tiles that fit `budget`, the one that moves the fewest L2 <-> L1
+ * bytes (halo and input re-reads are what tiling costs), then the one that
+ * uses the most L1, then fewer tiles, then more channels per tile. For each
+ * channel tile size only the tallest fitting row tile is a candidate: with
+ * the channels fixed, taller tiles never fit worse and never move more. */
 static tn_status choose_tile(const tn_graph_desc* g, uint32_t i,
                              uint32_t budget, tn_tile* tile,
                              uint32_t* overshoot) {
@@ -211,7 +214,7 @@ static tn_status choose_tile(const tn_graph_desc* g, uint32_t i,
     return TN_OK;
   }
   uint32_t best_fp = 0, best_h = 0, best_c = 0;
-  uint64_t best_tiles = 0;
+  uint64_t best_tiles = 0, best_moved = 0;
   for (uint32_t tc = out->c; tc >= 1; --tc) {
     /* Largest th with footprint <= budget (monotone in th once tiled). */
     uint32_t lo = 1, hi = out->h, found = 0;
@@ -229,13 +232,18 @@ static tn_status choose_tile(const tn_graph_desc* g, uint32_t i,
     if (found == 0) continue;
     uint32_t f = 0;
     (void)tn_tile_footprint(op, in0, out, found, tc, &f);
-    uint64_t tiles = (uint64_t)((out->h + found - 1u) / found) *
-                     ((out->c + tc - 1u) / tc);
-    if (f > best_fp || (f == best_fp && tiles < best_tiles)) {
+    uint64_t moved = tn_tile_transfer_bytes(op, in0, out, found, tc);
+    uint64_t tiles =
+        (uint64_t)((out->h + found - 1u) / found) * ((out->c + tc - 1u) / tc);
+    int better = best_h == 0 || moved < best_moved ||
+                 (moved == best_moved &&
+                  (f > best_fp || (f == best_fp && tiles < best_tiles)));
+    if (better) {
       best_fp = f;
       best_h = found;
       best_c = tc;
       best_tiles = tiles;
+      best_moved = moved;
     }
   }
   if (best_h == 0) {
@@ -264,10 +272,10 @@ tn_status tn_plan_memory(const tn_graph_desc* graph, const tn_tail_desc* tail,
   tn_target_profile prof;
   tn_status st = tn_target_profile_get(target, &prof);
   if (st != TN_OK) return st;
-  rep->l1_budget = options && options->l1_budget ? options->l1_budget
-                                                 : prof.l1_bytes;
-  rep->l2_budget = options && options->l2_budget ? options->l2_budget
-                                                 : prof.l2_bytes;
+  rep->l1_budget =
+      options && options->l1_budget ? options->l1_budget : prof.l1_bytes;
+  rep->l2_budget =
+      options && options->l2_budget ? options->l2_budget : prof.l2_bytes;
 
   tn_plan_graph pg;
   uint64_t resident = 0;

@@ -43,13 +43,13 @@ extern "C" {
 #define TN_BLOB_MAX_SECTIONS 16u
 #define TN_BLOB_MAX_TENSORS 256u
 #define TN_BLOB_MAX_OPS 256u
-#define TN_BLOB_MAX_DIM 32767u             /* each of h, w, c */
-#define TN_BLOB_MAX_ELEMENTS (1u << 24)    /* per tensor */
-#define TN_BLOB_MAX_KERNEL 64u             /* kernel_h, kernel_w */
-#define TN_BLOB_MAX_STRIDE 64u             /* stride_h, stride_w */
-#define TN_BLOB_MAX_DILATION 64u           /* dilation_h, dilation_w */
-#define TN_BLOB_MAX_PAD 64u                /* each padding side */
-#define TN_BLOB_ARENA_ALIGN 8u             /* placement offset alignment */
+#define TN_BLOB_MAX_DIM 32767u          /* each of h, w, c */
+#define TN_BLOB_MAX_ELEMENTS (1u << 24) /* per tensor */
+#define TN_BLOB_MAX_KERNEL 64u          /* kernel_h, kernel_w */
+#define TN_BLOB_MAX_STRIDE 64u          /* stride_h, stride_w */
+#define TN_BLOB_MAX_DILATION 64u        /* dilation_h, dilation_w */
+#define TN_BLOB_MAX_PAD 64u             /* each padding side */
+#define TN_BLOB_ARENA_ALIGN 8u          /* placement offset alignment */
 
 /* Header flags. Unknown bits are rejected (TN_ERR_BLOB_VERSION). */
 #define TN_BLOB_FLAG_SIGNED 0x1u /* a signature section must be present */
@@ -219,12 +219,12 @@ typedef struct tn_plan_options {
 
 /* What the planner found; filled on success and on TN_ERR_MEMORY_BUDGET. */
 typedef struct tn_plan_report {
-  uint32_t l2_peak_bytes;  /* activation arena */
-  uint32_t l2_required;    /* arena + resident bytes */
+  uint32_t l2_peak_bytes; /* activation arena */
+  uint32_t l2_required;   /* arena + resident bytes */
   uint32_t l2_budget;
-  uint32_t l1_peak_bytes;  /* largest tile footprint */
+  uint32_t l1_peak_bytes; /* largest tile footprint */
   uint32_t l1_budget;
-  uint32_t tiled_ops;      /* ops computed in more than one tile */
+  uint32_t tiled_ops; /* ops computed in more than one tile */
   /* On TN_ERR_MEMORY_BUDGET: which memory (TN_MEM_L1 or TN_MEM_L2), the op
    * that does not fit (L1; else TN_BLOB_MAX_OPS) and by how many bytes the
    * requirement exceeds the budget. */
@@ -236,8 +236,9 @@ typedef struct tn_plan_report {
 /* Plans `graph` (with its FP32 `tail`, or NULL) for `target`: tensor
  * lifetimes, placement of every activation in the L2 arena (greedy by
  * size, reusing memory of dead tensors; RESHAPE outputs alias their input;
- * the output and the cut stay live to the end), and per op the tile sizes
- * that maximise L1 use within the budget. Writes graph->tensor_count
+ * the output and the cut stay live to the end), and per op that does not
+ * fit L1 the tile sizes within the budget that move the fewest L2 <-> L1
+ * bytes, then use the most L1. Writes graph->tensor_count
  * placements and graph->op_count tiles to the caller's arrays and fills
  * `plan` (which points at them). `options` may be NULL. The graph is
  * checked with the parser's rules for ids, order and shapes
@@ -254,21 +255,21 @@ tn_status tn_plan_memory(const tn_graph_desc* graph, const tn_tail_desc* tail,
 /* ------------------------------------------------------------------------ */
 
 typedef enum tn_kernel_class {
-  TN_KCLASS_NONE = 0,      /* no compute (RESHAPE) */
-  TN_KCLASS_CONV = 1,      /* int8 conv2d and pointwise */
-  TN_KCLASS_DEPTHWISE = 2, /* int8 depthwise */
-  TN_KCLASS_FC = 3,        /* int8 fully connected */
+  TN_KCLASS_NONE = 0,        /* no compute (RESHAPE) */
+  TN_KCLASS_CONV = 1,        /* int8 conv2d and pointwise */
+  TN_KCLASS_DEPTHWISE = 2,   /* int8 depthwise */
+  TN_KCLASS_FC = 3,          /* int8 fully connected */
   TN_KCLASS_ELEMENTWISE = 4, /* pools, add, dequantize, ReLU */
   TN_KCLASS_SOFTMAX = 5,
-  TN_KCLASS_FP32 = 6,      /* FP32 tail MACs */
+  TN_KCLASS_FP32 = 6, /* FP32 tail MACs */
   TN_KCLASS_COUNT = 7
 } tn_kernel_class;
 
 /* Throughput and power figures of a target. Rates are fixed point with 3
  * decimals ("milli"): 15500 means 15.5 per cycle. */
 typedef struct tn_cost_profile {
-  uint32_t freq_mhz;          /* cluster clock */
-  uint32_t power_uw;          /* average active power at freq_mhz */
+  uint32_t freq_mhz; /* cluster clock */
+  uint32_t power_uw; /* average active power at freq_mhz */
   uint32_t mmac_per_cycle[TN_KCLASS_COUNT]; /* MACs or elements per cycle */
   uint32_t layer_overhead_cycles; /* per op: setup, fork/join, barrier */
   uint32_t tile_overhead_cycles;  /* per tile: DMA programming, waits */
@@ -280,23 +281,23 @@ typedef struct tn_cost_profile {
 const tn_cost_profile* tn_cost_profile_gap9(void);
 
 typedef struct tn_layer_cost {
-  uint8_t kernel_class;     /* tn_kernel_class */
-  uint64_t macs;            /* multiply-accumulates (or elements) */
+  uint8_t kernel_class; /* tn_kernel_class */
+  uint64_t macs;        /* multiply-accumulates (or elements) */
   uint64_t compute_cycles;
-  uint64_t transfer_bytes;  /* L2 <-> L1 traffic of all tiles */
+  uint64_t transfer_bytes; /* L2 <-> L1 traffic of all tiles */
   uint64_t transfer_cycles;
   uint64_t overhead_cycles;
-  uint64_t cycles;          /* the estimate */
-  uint64_t energy_pj;       /* cycles x power / frequency */
+  uint64_t cycles;    /* the estimate */
+  uint64_t energy_pj; /* cycles x power / frequency */
   uint32_t tiles;
 } tn_layer_cost;
 
 typedef struct tn_model_cost {
-  uint64_t macs;             /* all ops */
-  uint64_t cycles;           /* inference, all ops */
+  uint64_t macs;   /* all ops */
+  uint64_t cycles; /* inference, all ops */
   uint64_t energy_pj;
-  uint64_t front_cycles;     /* ops before the cut */
-  uint64_t tail_cycles;      /* ops from the cut */
+  uint64_t front_cycles;      /* ops before the cut */
+  uint64_t tail_cycles;       /* ops from the cut */
   uint64_t train_step_cycles; /* one forward+backward step of the tail */
   uint64_t train_step_energy_pj;
 } tn_model_cost;
@@ -333,8 +334,7 @@ typedef struct tn_blob_signature {
 /* Signature check hook (implemented by the security room). Returns TN_OK
  * when `sig` is a valid signature of `digest` by a trusted key, else
  * TN_ERR_BLOB_SIGNATURE (or TN_ERR_CRYPTO on backend failure). */
-typedef tn_status (*tn_blob_verify_fn)(void* ctx,
-                                       const uint8_t digest[32],
+typedef tn_status (*tn_blob_verify_fn)(void* ctx, const uint8_t digest[32],
                                        const tn_blob_signature* sig);
 
 typedef struct tn_blob_parse_options {
@@ -378,8 +378,8 @@ typedef struct tn_blob {
   uint16_t input_tensor;
   uint16_t output_tensor;
   uint8_t has_tail;
-  uint16_t cut_tensor;      /* TN_NO_TENSOR without a tail */
-  uint16_t tail_first_op;   /* op_count without a tail */
+  uint16_t cut_tensor;    /* TN_NO_TENSOR without a tail */
+  uint16_t tail_first_op; /* op_count without a tail */
   uint16_t trainable_layers;
   /* Memory plan summary. */
   uint32_t l2_arena_bytes;
@@ -395,15 +395,18 @@ typedef struct tn_blob {
  * Pure: reads only [data, data + size), writes only *blob, copies nothing,
  * and uses about 2 KiB of stack. `options` may be NULL (defaults: any
  * target, no rollback floor, signature optional and not verified).
- * Check order and statuses: TN_ERR_BLOB_TRUNCATED (shorter than the header
- * or than total_size), _MAGIC, _VERSION (format version, header size,
- * unknown flags or required sections), _TARGET, TN_ERR_ROLLBACK, _BOUNDS
- * (section table and sections), _CHECKSUM, _SIGNATURE, then the contents:
- * _GRAPH (op types, tensor ids, order, cycles), _SHAPE (dims, kernels,
- * strides, padding, weight sizes, size overflow), _QUANT (scales, zero
- * points, multipliers, shifts, non-finite FP32), _PLAN (placements,
- * overlaps of live tensors, tiles) and TN_ERR_MEMORY_BUDGET (exceeds the
- * target's memory). A buffer larger than total_size is accepted. */
+ * Statuses, in check order (details in docs/formats/model-blob.md § 5):
+ * TN_ERR_BLOB_TRUNCATED (shorter than 4 bytes, the header or total_size),
+ * _MAGIC, _VERSION (format version, header size, unknown flags, reserved
+ * bytes, unknown required section), _TARGET (unknown), _BOUNDS (section
+ * table and section extents), _TARGET (not the expected one), _CHECKSUM,
+ * _SIGNATURE, TN_ERR_ROLLBACK, then the contents: _GRAPH (op types, tensor
+ * ids, order, cycles, tail structure, missing graph), _SHAPE (dims,
+ * windows, weight and quantization sizes, size overflow), _QUANT (scales,
+ * zero points, clamps, multipliers, shifts, bias, non-finite FP32), _PLAN
+ * (missing plan, placements, overlaps of live tensors, tiles) and
+ * TN_ERR_MEMORY_BUDGET (exceeds the target's memory). On failure *blob is
+ * left unchanged. A buffer larger than total_size is accepted. */
 tn_status tn_blob_parse(const uint8_t* data, size_t size,
                         const tn_blob_parse_options* options, tn_blob* blob);
 
@@ -532,8 +535,6 @@ typedef struct tn_tail_view {
   uint8_t type; /* tn_op_type */
   tn_tensor_desc in;
   tn_tensor_desc out;
-  float* input;  /* the layer's input activation (arena) */
-  float* output; /* the layer's output activation (arena) */
   float* weights;
   uint32_t weight_count;
   float* bias;
@@ -551,9 +552,8 @@ typedef struct tn_model {
   uint8_t* tile;    /* emulated L1 tile buffers */
   uint8_t* scratch; /* kernel scratch */
   size_t scratch_size;
-  int32_t* quant;   /* decoded QUANT words */
-  float* tail;      /* trainable FP32 parameters */
-  uint8_t front_done;
+  int32_t* quant; /* decoded QUANT words */
+  float* tail;    /* trainable FP32 parameters */
 } tn_model;
 
 /* Bytes of arena tn_model_init needs for `blob` with `options` (NULL:
@@ -579,6 +579,12 @@ tn_status tn_model_tensor(tn_model* model, uint32_t id, tn_tensor_view* view);
 /* The int8 cut tensor (the latent); TN_ERR_NOT_FOUND without a tail. It
  * may be overwritten (e.g. with a replayed latent) before tn_model_run_tail. */
 tn_status tn_model_cut(tn_model* model, tn_tensor_view* view);
+
+/* The current cut tensor dequantized exactly as the tail's DEQUANTIZE op
+ * does it (scale * (q - zero_point) in FP32), into `out` (capacity floats,
+ * at least the cut's element count): the input the training room's tail
+ * needs for a new sample. TN_ERR_NOT_FOUND without a tail. */
+tn_status tn_model_cut_f32(tn_model* model, float* out, uint32_t capacity);
 
 /* Runs the int8 front-end: every op before the cut (all ops without a
  * tail). */

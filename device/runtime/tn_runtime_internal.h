@@ -127,8 +127,8 @@ float tn_f32_from_bits(uint32_t bits);
 
 /* Op classes. */
 int tn_op_is_known(uint32_t type);
-int tn_op_is_int8(uint32_t type); /* front-end op (DEQUANTIZE excluded) */
-int tn_op_is_f32(uint32_t type);  /* tail op (DEQUANTIZE excluded) */
+int tn_op_is_int8(uint32_t type);     /* front-end op (DEQUANTIZE excluded) */
+int tn_op_is_f32(uint32_t type);      /* tail op (DEQUANTIZE excluded) */
 int tn_op_has_weights(uint32_t type); /* int8 CONV/DW/PW/FC */
 int tn_op_has_params(uint32_t type);  /* FP32 PW/FC */
 int tn_op_is_tileable(uint32_t type);
@@ -183,6 +183,13 @@ tn_status tn_tile_footprint(const tn_op_desc* op, const tn_tensor_desc* in0,
                             const tn_tensor_desc* out, uint32_t tile_h,
                             uint32_t tile_c, uint32_t* bytes);
 
+/* L2 <-> L1 bytes moved when an op runs in tiles of tile_h x tile_c, loop
+ * order channel tiles outer, row tiles inner: an input slab (with its
+ * halo) per tile, weights and quantization words once per channel tile,
+ * every output byte once. REQUIRES: tile sizes within the output. */
+uint64_t tn_tile_transfer_bytes(const tn_op_desc* op, const tn_tensor_desc* in0,
+                                const tn_tensor_desc* out, uint32_t tile_h,
+                                uint32_t tile_c);
 
 /* Checked arithmetic: return nonzero on overflow. */
 static inline int tn_mul_u32(uint32_t a, uint32_t b, uint32_t* out) {

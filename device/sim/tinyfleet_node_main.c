@@ -2,9 +2,12 @@
  * tinyfleet-node: the virtual node as its own process. It keeps its identity
  * in a state directory (created with a random hardware id on the first
  * start, reused afterwards) and speaks the node link either on stdin/stdout
- * or on a TCP listening socket, one connection at a time. This file is the
- * only POSIX code of the virtual node: it parses the flags, provides entropy
- * and the byte transport, and wires them to tn_sim.
+ * or on a TCP listening socket, one connection at a time. When the build has
+ * a crypto port it also serves the telemetry key agreement and sends a
+ * sealed telemetry record per interval once a gateway key is set. This file
+ * is the only POSIX code of the virtual node: it parses the flags, provides
+ * entropy, the monotonic clock and the byte transport, and wires them to
+ * tn_sim.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,6 +15,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +23,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "link/tn_link.h"
 #include "sim/tn_sim.h"
 
 #define EXIT_USAGE 2
+/* How often the node looks at its clock while the link is idle. */
+#define TICK_MS 50
 
 static volatile sig_atomic_t g_stop = 0;
 
@@ -37,6 +44,7 @@ static void usage(FILE* out) {
   fprintf(out,
           "usage: tinyfleet-node --state-dir DIR [--profile gap8|gap9|host]\n"
           "                      [--firmware-version TEXT]\n"
+          "                      [--telemetry-interval-ms N]\n"
           "                      (--stdio | --listen HOST:PORT)\n"
           "\n"
           "  --state-dir DIR      identity and slot state; created on first "
@@ -45,6 +53,10 @@ static void usage(FILE* out) {
           "host)\n"
           "  --firmware-version T firmware version string (1..32 printable "
           "characters)\n"
+          "  --telemetry-interval-ms N\n"
+          "                       sealed telemetry reporting interval, "
+          "1..86400000 ms\n"
+          "                       (default 60000)\n"
           "  --stdio              speak the link on stdin/stdout\n"
           "  --listen HOST:PORT   speak the link over TCP, one connection at a "
           "time;\n"
@@ -83,14 +95,52 @@ static tn_status fd_write(void* ctx, const uint8_t* data, size_t len) {
   return TN_OK;
 }
 
+/* Milliseconds on the monotonic clock since the first call. */
+static uint64_t monotonic_ms(void) {
+  static struct timespec start;
+  static int started = 0;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  if (!started) {
+    start = now;
+    started = 1;
+  }
+  int64_t ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+               (now.tv_nsec - start.tv_nsec) / 1000000;
+  return ms < 0 ? 0 : (uint64_t)ms;
+}
+
+/* Gives the node its turn to send its own requests (telemetry). */
+static int poll_node(tn_sim_node* node, int out_fd) {
+  const uint8_t* frame = NULL;
+  size_t len = 0;
+  tn_status st = tn_sim_node_poll(node, monotonic_ms(), &frame, &len);
+  if (st == TN_OK && len > 0) st = fd_write(&out_fd, frame, len);
+  if (st != TN_OK) {
+    fprintf(stderr, "tinyfleet-node: telemetry: %s\n", tn_status_str(st));
+    return -1;
+  }
+  return 0;
+}
+
 /* Serves the link on in_fd/out_fd until end of input, a write failure or a
- * stop signal. Returns 0 at end of input, -1 otherwise. */
+ * stop signal, polling the node at least every TICK_MS. Returns 0 at end of
+ * input, -1 otherwise. */
 static int serve(tn_sim_node* node, tn_link_decoder* dec, int in_fd,
                  int out_fd) {
   uint8_t buf[4096];
   tn_sim_node_link_reset(node);
   tn_link_decoder_init(dec);
   while (!g_stop) {
+    if (poll_node(node, out_fd) != 0) return -1;
+    struct pollfd pfd = {in_fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, TICK_MS);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) {
+      fprintf(stderr, "tinyfleet-node: poll: %s\n", strerror(errno));
+      return -1;
+    }
+    if (ready == 0) continue;
     ssize_t n = read(in_fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -106,6 +156,20 @@ static int serve(tn_sim_node* node, tn_link_decoder* dec, int in_fd,
     }
   }
   return -1;
+}
+
+/* Parses a decimal count in [lo, hi]; returns 0 on success. */
+static int parse_u32(const char* s, uint32_t lo, uint32_t hi, uint32_t* out) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 10) return -1;
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10u + (uint64_t)(s[i] - '0');
+  }
+  if (v < lo || v > hi) return -1;
+  *out = (uint32_t)v;
+  return 0;
 }
 
 /* Splits "HOST:PORT" (HOST may be "[v6addr]"). Returns 0 on success. */
@@ -210,6 +274,7 @@ int main(int argc, char** argv) {
   const char* profile = "host";
   const char* firmware_version = NULL;
   const char* listen_arg = NULL;
+  const char* interval_arg = NULL;
   int use_stdio = 0;
 
   for (int i = 1; i < argc; ++i) {
@@ -222,7 +287,8 @@ int main(int argc, char** argv) {
       use_stdio = 1;
     } else if (strcmp(a, "--state-dir") == 0 || strcmp(a, "--profile") == 0 ||
                strcmp(a, "--listen") == 0 ||
-               strcmp(a, "--firmware-version") == 0) {
+               strcmp(a, "--firmware-version") == 0 ||
+               strcmp(a, "--telemetry-interval-ms") == 0) {
       if (!has_value) {
         fprintf(stderr, "tinyfleet-node: %s needs a value\n", a);
         return EXIT_USAGE;
@@ -234,6 +300,8 @@ int main(int argc, char** argv) {
         profile = v;
       } else if (strcmp(a, "--listen") == 0) {
         listen_arg = v;
+      } else if (strcmp(a, "--telemetry-interval-ms") == 0) {
+        interval_arg = v;
       } else {
         firmware_version = v;
       }
@@ -292,6 +360,15 @@ int main(int argc, char** argv) {
       return EXIT_USAGE;
     }
   }
+  uint32_t interval_ms = TN_SIM_DEFAULT_TELEMETRY_INTERVAL_MS;
+  if (interval_arg != NULL &&
+      parse_u32(interval_arg, 1u, 86400000u, &interval_ms) != 0) {
+    fprintf(stderr,
+            "tinyfleet-node: --telemetry-interval-ms wants 1..86400000, not "
+            "'%s'\n",
+            interval_arg);
+    return EXIT_USAGE;
+  }
   if (ensure_dir(state_dir) != 0) return 1;
 
   static tn_sim_file_storage files;
@@ -305,6 +382,10 @@ int main(int argc, char** argv) {
   cfg.firmware_version = firmware_version;
   cfg.storage = tn_sim_file_storage_interface(&files);
   cfg.entropy = urandom_entropy;
+  if (tn_secure_crypto_available()) {
+    cfg.capabilities |= TN_LINK_CAP_TELEMETRY;
+    cfg.telemetry_interval_ms = interval_ms;
+  }
   static tn_sim_node node;
   tn_status st = tn_sim_node_open(&node, &cfg);
   if (st != TN_OK) {
@@ -318,6 +399,15 @@ int main(int argc, char** argv) {
   }
   fprintf(stderr, "tinyfleet-node: hardware id %s, profile %s, boot %lu\n",
           id_hex, tn_target_str(target), (unsigned long)node.boot_count);
+  if (!node.telemetry) {
+    fprintf(stderr, "tinyfleet-node: telemetry off (no crypto port)\n");
+  } else if (node.sealer.keyed) {
+    fprintf(stderr, "tinyfleet-node: telemetry sealed for %.*s, every %lu ms\n",
+            (int)node.sealer.key.device_id_len,
+            (const char*)node.sealer.key.device_id, (unsigned long)interval_ms);
+  } else {
+    fprintf(stderr, "tinyfleet-node: telemetry waits for a gateway key\n");
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));

@@ -8,6 +8,16 @@
  * types it does not implement yet. Retried requests are answered from the
  * link's response cache without running twice.
  *
+ * A node configured with TN_LINK_CAP_TELEMETRY also takes part in the
+ * telemetry key agreement (KEY_INFO, SET_GATEWAY_KEY) and, once a gateway
+ * key is set, sends a sealed TELEMETRY record per reporting interval: the
+ * host loop calls tn_sim_node_poll with the time, the node synthesizes a
+ * plausible inference workload (deterministic per hardware id) into its
+ * telemetry accumulator, seals the interval's record and hands out the frame;
+ * it resends the identical frame until the agent acknowledges it. Sealing
+ * needs the crypto port (device/secure), so such a node opens only in builds
+ * that have one.
+ *
  * Portable C11, no heap, no OS; every struct lives in caller memory and is
  * not thread-safe. The file-backed storage at the end is for host builds
  * only (ISO C stdio).
@@ -19,7 +29,10 @@
 #include <stdint.h>
 
 #include "base/tn_base.h"
+#include "base/tn_rng.h"
 #include "link/tn_link.h"
+#include "secure/tn_secure.h"
+#include "telemetry/tn_telemetry.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,7 +43,9 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* Region names: 1..15 characters of [a-z0-9_]. The node uses "identity",
- * "slots" and "boot"; each region is at most TN_SIM_REGION_MAX bytes. */
+ * "slots" and "boot", and with telemetry also the regions of the sealing
+ * state ("node_key", "tel_key", "tel_counter", see device/secure); each
+ * region is at most TN_SIM_REGION_MAX bytes. */
 #define TN_SIM_REGION_NAME_MAX 15u
 #define TN_SIM_REGION_MAX 128u
 
@@ -55,7 +70,7 @@ int tn_sim_region_name_ok(const char* name);
 
 /* In-memory storage: a fixed table of regions in caller memory (tests, and
  * simulations that need no persistence across processes). */
-#define TN_SIM_MEM_REGIONS 4u
+#define TN_SIM_MEM_REGIONS 8u
 typedef struct tn_sim_mem_region {
   char name[TN_SIM_REGION_NAME_MAX + 1];
   uint8_t used;
@@ -83,6 +98,15 @@ tn_sim_storage tn_sim_mem_storage_interface(tn_sim_mem_storage* mem);
 #define TN_SIM_DEFAULT_FIRMWARE_VERSION "tinyfleet-node 0.1.0"
 /* Slots of a fresh node: A and B. */
 #define TN_SIM_DEFAULT_SLOTS 2u
+/* Telemetry defaults: one record a minute; an unacknowledged record is sent
+ * again after two seconds. */
+#define TN_SIM_DEFAULT_TELEMETRY_INTERVAL_MS 60000u
+#define TN_SIM_DEFAULT_TELEMETRY_RETRY_MS 2000u
+/* Synthetic inferences counted per tn_sim_node_poll call at most (a node
+ * polled rarely skips the rest rather than loop for long). */
+#define TN_SIM_MAX_SYNTH_PER_POLL 20000u
+/* Largest sealed record the node produces. */
+#define TN_SIM_SEALED_MAX TN_SEAL_SEALED_SIZE(TN_TELEMETRY_RECORD_MAX)
 
 /* Fills `out` (16 bytes) with unpredictable bytes; TN_OK or an error. */
 typedef tn_status (*tn_sim_entropy_fn)(void* ctx, uint8_t* out, size_t len);
@@ -92,12 +116,23 @@ typedef struct tn_sim_config {
   const char* firmware_version; /* 1..32 printable ASCII characters.
                                    Default (NULL):
                                    TN_SIM_DEFAULT_FIRMWARE_VERSION. */
-  uint32_t capabilities;        /* TN_LINK_CAP_* advertised. Default: 0. */
+  uint32_t capabilities;        /* TN_LINK_CAP_* advertised. Default: 0.
+                                   With TN_LINK_CAP_TELEMETRY the node keeps
+                                   a sealing state and sends telemetry. */
   uint16_t max_payload;         /* 256..1024. Default (0): 1024. */
   tn_sim_storage storage;       /* required; copied */
-  tn_sim_entropy_fn entropy;    /* required; used only when no identity is
+  tn_sim_entropy_fn entropy;    /* required; used only when no identity
+                                   (or, with telemetry, no node key) is
                                    stored yet */
   void* entropy_ctx;
+  uint32_t telemetry_interval_ms; /* reporting interval. Default (0):
+                                     TN_SIM_DEFAULT_TELEMETRY_INTERVAL_MS */
+  uint32_t telemetry_retry_ms;    /* resend an unanswered record after this.
+                                     Default (0):
+                                     TN_SIM_DEFAULT_TELEMETRY_RETRY_MS */
+  uint32_t counter_block;         /* record counters reserved per storage
+                                     write. Default (0):
+                                     TN_SEAL_COUNTER_BLOCK_DEFAULT */
 } tn_sim_config;
 
 /* Sets every field to its default (storage and entropy empty). */
@@ -107,9 +142,25 @@ typedef struct tn_sim_stats {
   uint32_t requests;          /* requests executed */
   uint32_t repeats;           /* retried requests answered from the cache */
   uint32_t nacks;             /* NACKs sent (not counting repeats) */
-  uint32_t responses_ignored; /* frames with the RESPONSE flag */
+  uint32_t responses_ignored; /* RESPONSE frames answering nothing */
   uint32_t frames_rejected;   /* frames the decoder dropped (receive) */
+  uint32_t telemetry_sent;    /* TELEMETRY requests sent, first attempts */
+  uint32_t telemetry_resent;  /* TELEMETRY requests sent again */
+  uint32_t telemetry_acked;   /* records acknowledged by the agent */
+  uint32_t telemetry_nacked;  /* NACKs received for TELEMETRY */
+  uint32_t telemetry_errors;  /* records that could not be sealed */
 } tn_sim_stats;
+
+/* The synthetic workload of a virtual node: plausible keyword-spotting
+ * statistics from a generator seeded by the hardware id. Private. */
+typedef struct tn_sim_workload {
+  tn_rng rng;
+  uint64_t next_event_ms;     /* time of the next synthetic inference */
+  uint32_t period_ms;         /* mean time between inferences */
+  uint32_t accuracy_permille; /* share of correct predictions */
+  uint32_t base_cycles;       /* cycles of one inference, before jitter */
+  uint16_t classes;           /* output classes of the pretended model */
+} tn_sim_workload;
 
 typedef struct tn_sim_node {
   /* What HELLO answers: identity, profile, capabilities, slot table. */
@@ -119,32 +170,86 @@ typedef struct tn_sim_node {
   tn_sim_storage storage;
   tn_link_responder responder;
   tn_sim_stats stats;
+
+  /* Sealed telemetry; used only when `telemetry` is 1. Private. */
+  uint8_t telemetry; /* capabilities include TN_LINK_CAP_TELEMETRY */
+  tn_sealer sealer;
+  tn_telemetry acc;
+  tn_sim_workload workload;
+  tn_link_requester requester; /* the node's own requests */
+  uint32_t telemetry_interval_ms;
+  uint32_t telemetry_retry_ms;
+  uint64_t clock_ms; /* latest time passed to tn_sim_node_poll */
+  uint8_t staged;    /* a record is taken but not sealed yet */
+  uint16_t staged_len;
+  uint8_t staged_record[TN_TELEMETRY_RECORD_MAX];
+  uint8_t pending;          /* a sealed record awaits the agent's ACK */
+  uint8_t resend_now;       /* send it at the next poll (new connection) */
+  uint64_t pending_counter; /* its record counter */
+  uint64_t last_send_ms;    /* when it was last sent, or NACKed */
+  uint16_t pending_len;
+  uint8_t pending_record[TN_SIM_SEALED_MAX];
+  uint16_t out_len; /* wire bytes of the TELEMETRY frame in flight */
+  uint8_t out[TN_LINK_MAX_WIRE_FRAME];
 } tn_sim_node;
 
 /* Boots the node: loads the identity from storage, or on the first start
  * creates one (16 bytes from the entropy source) and writes it; loads or
- * creates the slot table; increments and stores the boot counter.
+ * creates the slot table; increments and stores the boot counter. With
+ * TN_LINK_CAP_TELEMETRY it also opens the sealing state (tn_sealer_open:
+ * the node key pair, created on the first start, any agreed key, and the
+ * record counter) and starts the first telemetry interval at time 0.
  * A stored region that is corrupt (size, magic or CRC) fails with
  * TN_ERR_STORAGE and is never replaced: a node does not silently change its
  * identity. Errors: TN_ERR_NULL, TN_ERR_ARG (bad configuration),
- * TN_ERR_STORAGE, or the storage's or entropy source's own error. */
+ * TN_ERR_STORAGE, TN_ERR_UNSUPPORTED (telemetry without a crypto port), or
+ * the storage's or entropy source's own error. */
 tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg);
 
 /* A new link connection: forgets the response cache and the peer's
- * max_payload. */
+ * max_payload. A telemetry record still awaiting its ACK is sent again
+ * (identical bytes) at the first poll after the next HELLO. */
 void tn_sim_node_link_reset(tn_sim_node* node);
 
 /* Handles one decoded frame. On return *response points to the wire bytes to
  * send (inside `node`, valid until the next call) and *response_len is their
  * count, 0 when nothing is to be sent. HELLO -> HELLO_REPLY; PING -> PONG;
- * other known types -> NACK TN_ERR_UNSUPPORTED; unknown types -> NACK
- * TN_ERR_MSG_TYPE; undecodable payloads -> NACK TN_ERR_MSG_MALFORMED; a
- * HELLO with another link version -> NACK TN_ERR_PROTOCOL_VERSION. NACK and
- * ACK follow the link's rule: only requests that expect a response get one.
- * Frames with the RESPONSE flag are ignored. Errors: TN_ERR_NULL, or an
- * encoding failure (a bug). */
+ * with telemetry, KEY_INFO -> KEY_INFO_REPLY and SET_GATEWAY_KEY -> ACK (or
+ * NACK TN_ERR_KEY_INVALID for a point not on P-256, TN_ERR_STORAGE when the
+ * key cannot be stored); other known types -> NACK TN_ERR_UNSUPPORTED;
+ * unknown types -> NACK TN_ERR_MSG_TYPE; undecodable payloads -> NACK
+ * TN_ERR_MSG_MALFORMED; a HELLO with another link version -> NACK
+ * TN_ERR_PROTOCOL_VERSION. NACK and ACK follow the link's rule: only
+ * requests that expect a response get one. A frame with the RESPONSE flag
+ * that answers the node's outstanding TELEMETRY request settles it (ACK:
+ * the record is delivered; NACK: it is offered again, under a new sequence
+ * number, one telemetry interval later); other responses are ignored.
+ * Errors: TN_ERR_NULL, or an encoding failure (a bug). */
 tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
                              const uint8_t** response, size_t* response_len);
+
+/* The node's own requests, driven by the caller's clock. `now_ms` is the
+ * time in milliseconds since tn_sim_node_open on a monotonic clock; calls
+ * must not go back in time. With telemetry and once a gateway key is set
+ * and a HELLO opened the session, a call returns in *frame / *frame_len the
+ * wire bytes of a TELEMETRY request (ACK_REQUESTED) when
+ *   - a reporting interval has elapsed and no record is in flight: the
+ *     interval's record is taken, sealed under the next record counter and
+ *     framed with a new sequence number;
+ *   - the record in flight was not answered within telemetry_retry_ms (or a
+ *     new connection started): the identical frame bytes again;
+ *   - the record in flight was NACKed one interval ago: the same sealed
+ *     record in a frame with a new sequence number.
+ * Otherwise *frame_len is 0. The bytes live inside `node` until the next
+ * poll. Every call first adds the synthetic inferences due up to now_ms
+ * (at most TN_SIM_MAX_SYNTH_PER_POLL). A node without telemetry, or before
+ * its key is set, returns nothing. Errors: TN_ERR_NULL, TN_ERR_ARG (time
+ * going backwards), TN_ERR_INTERNAL (a frame did not encode: a bug). A
+ * record that cannot be sealed (storage failure when reserving counters) is
+ * counted in stats.telemetry_errors and kept; sealing it is tried again at
+ * the next poll. */
+tn_status tn_sim_node_poll(tn_sim_node* node, uint64_t now_ms,
+                           const uint8_t** frame, size_t* frame_len);
 
 /* Sends `len` bytes to the peer; TN_OK or an error that stops receiving. */
 typedef tn_status (*tn_sim_write_fn)(void* ctx, const uint8_t* data,

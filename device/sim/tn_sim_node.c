@@ -1,13 +1,16 @@
 /*
  * The virtual node: boot (identity, slot table and boot counter loaded from
- * storage or created on the first start) and the link request handler.
- * Stored regions are small records -- a 4-byte magic, a format byte, the
- * fields little-endian, and a CRC-32 over everything before it -- so a torn
- * or foreign region is detected rather than trusted.
+ * storage or created on the first start) and the link request handler,
+ * including the telemetry key agreement requests. Stored regions are small
+ * records -- a 4-byte magic, a format byte, the fields little-endian, and a
+ * CRC-32 over everything before it -- so a torn or foreign region is
+ * detected rather than trusted. (The sealing state keeps its own regions,
+ * see device/secure; the telemetry sender is tn_sim_telemetry.c.)
  */
 #include <string.h>
 
 #include "sim/tn_sim.h"
+#include "sim/tn_sim_internal.h"
 
 #define REGION_FORMAT 1u
 
@@ -144,6 +147,12 @@ tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg) {
       cfg->entropy == NULL) {
     return TN_ERR_NULL;
   }
+  /* Telemetry is sealed or not sent at all: without a crypto port the node
+   * refuses to start, before it touches storage. */
+  if ((cfg->capabilities & TN_LINK_CAP_TELEMETRY) &&
+      !tn_secure_crypto_available()) {
+    return TN_ERR_UNSUPPORTED;
+  }
   memset(node, 0, sizeof(*node));
   node->storage = cfg->storage;
   tn_link_hello_reply* info = &node->info;
@@ -182,6 +191,10 @@ tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg) {
   st = count_boot(node);
   if (st != TN_OK) return st;
   tn_link_responder_init(&node->responder);
+  if (cfg->capabilities & TN_LINK_CAP_TELEMETRY) {
+    st = tn_sim_telemetry_open(node, cfg);
+    if (st != TN_OK) return st;
+  }
   return TN_OK;
 }
 
@@ -189,6 +202,7 @@ void tn_sim_node_link_reset(tn_sim_node* node) {
   if (node == NULL) return;
   tn_link_responder_init(&node->responder);
   node->peer_max_payload = 0;
+  if (node->pending) node->resend_now = 1;
 }
 
 /* Types a node sends as responses; arriving as requests they are protocol
@@ -196,7 +210,48 @@ void tn_sim_node_link_reset(tn_sim_node* node) {
 static int is_response_type(uint8_t type) {
   return type == TN_LINK_MSG_HELLO_REPLY || type == TN_LINK_MSG_PONG ||
          type == TN_LINK_MSG_ACK || type == TN_LINK_MSG_NACK ||
-         type == TN_LINK_MSG_INFER_RESULT;
+         type == TN_LINK_MSG_INFER_RESULT || type == TN_LINK_MSG_KEY_INFO_REPLY;
+}
+
+/* KEY_INFO: the node's public key and the gateway key it holds. */
+static tn_status execute_key_info(tn_sim_node* node, const tn_link_frame* req,
+                                  uint8_t* reply, size_t cap,
+                                  size_t* reply_len) {
+  if (!node->telemetry) return TN_ERR_UNSUPPORTED;
+  if (tn_link_key_info_decode(req->payload, req->payload_len) != TN_OK) {
+    return TN_ERR_MSG_MALFORMED;
+  }
+  tn_link_key_info_reply m;
+  memset(&m, 0, sizeof(m));
+  memcpy(m.node_public_key, node->sealer.node_key.public_key,
+         TN_LINK_PUBLIC_KEY_SIZE);
+  if (node->sealer.keyed) {
+    const tn_seal_key* k = &node->sealer.key;
+    m.key_state = TN_LINK_KEY_STATE_SEALING;
+    memcpy(m.gateway_key_id, k->key_id, TN_LINK_KEY_ID_SIZE);
+    memcpy(m.device_id, k->device_id, k->device_id_len);
+    m.device_id[k->device_id_len] = '\0';
+  } else {
+    m.key_state = TN_LINK_KEY_STATE_NONE;
+  }
+  return tn_link_key_info_reply_encode(&m, reply, cap, reply_len);
+}
+
+/* SET_GATEWAY_KEY: agree the sealing key; ACK once it is stored. */
+static tn_status execute_set_gateway_key(tn_sim_node* node,
+                                         const tn_link_frame* req) {
+  if (!node->telemetry) return TN_ERR_UNSUPPORTED;
+  tn_link_set_gateway_key m;
+  if (tn_link_set_gateway_key_decode(req->payload, req->payload_len, &m) !=
+      TN_OK) {
+    return TN_ERR_MSG_MALFORMED;
+  }
+  size_t id_len = strlen(m.device_id);
+  tn_status st = tn_sealer_set_gateway_key(&node->sealer, m.gateway_public_key,
+                                           (const uint8_t*)m.device_id, id_len);
+  /* The link decoder already enforced the device id rules; an argument
+   * error here would read as a bug in handle(), so name the real cause. */
+  return st == TN_ERR_ARG ? TN_ERR_MSG_MALFORMED : st;
 }
 
 /* Executes a request. On success fills the typed reply (*reply_type != 0) or
@@ -230,6 +285,11 @@ static tn_status execute(tn_sim_node* node, const tn_link_frame* req,
       *reply_type = TN_LINK_MSG_PONG;
       return tn_link_ping_encode(&ping, reply, cap, reply_len);
     }
+    case TN_LINK_MSG_KEY_INFO:
+      *reply_type = TN_LINK_MSG_KEY_INFO_REPLY;
+      return execute_key_info(node, req, reply, cap, reply_len);
+    case TN_LINK_MSG_SET_GATEWAY_KEY:
+      return execute_set_gateway_key(node, req);
     default:
       break;
   }
@@ -248,7 +308,9 @@ tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
     return TN_ERR_NULL;
   }
   if (frame->flags & TN_LINK_FLAG_RESPONSE) {
-    ++node->stats.responses_ignored;
+    if (!tn_sim_telemetry_response(node, frame)) {
+      ++node->stats.responses_ignored;
+    }
     return TN_OK;
   }
   if (frame->type == TN_LINK_MSG_HELLO) {

@@ -93,6 +93,22 @@ static uint32_t tn__quantize(float x, float scale, int32_t zp, int32_t qmax) {
   return (uint32_t)t;
 }
 
+/* Writes code q of value i into a zeroed 7-bit stream. */
+static void tn__put7(uint8_t* packed, uint32_t i, uint32_t q) {
+  const uint32_t bit = i * 7u;
+  const uint32_t at = bit >> 3, off = bit & 7u;
+  packed[at] |= (uint8_t)(q << off);
+  if (off > 1u) packed[at + 1] |= (uint8_t)(q >> (8u - off));
+}
+
+static uint32_t tn__get7(const uint8_t* packed, uint32_t i) {
+  const uint32_t bit = i * 7u;
+  const uint32_t at = bit >> 3, off = bit & 7u;
+  uint32_t v = (uint32_t)packed[at] >> off;
+  if (off > 1u) v |= (uint32_t)packed[at + 1] << (8u - off);
+  return v & 0x7fu;
+}
+
 static void tn__pack(uint32_t n, const float* in, uint8_t bits, float scale,
                      int32_t zp, uint8_t* packed) {
   const int32_t qmax = (1 << bits) - 1;
@@ -102,29 +118,44 @@ static void tn__pack(uint32_t n, const float* in, uint8_t bits, float scale,
     }
     return;
   }
-  memset(packed, 0, tn__packed_bytes(n, bits));
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t q = tn__quantize(in[i], scale, zp, qmax);
-    const uint32_t bit = i * 7u;
-    const uint32_t at = bit >> 3, off = bit & 7u;
-    packed[at] |= (uint8_t)(q << off);
-    if (off > 1u) packed[at + 1] |= (uint8_t)(q >> (8u - off));
+  /* Eight codes fill seven bytes: whole groups with fixed shifts, then the
+   * remainder value by value. Same bit layout either way. */
+  uint32_t i = 0;
+  for (; i + 8u <= n; i += 8u) {
+    uint32_t c[8];
+    for (uint32_t k = 0; k < 8u; ++k) {
+      c[k] = tn__quantize(in[i + k], scale, zp, qmax);
+    }
+    uint8_t* p = packed + (i / 8u) * 7u;
+    for (uint32_t k = 0; k < 7u; ++k) {
+      p[k] = (uint8_t)((c[k] >> k) | (c[k + 1u] << (7u - k)));
+    }
   }
-}
-
-static uint32_t tn__code(const uint8_t* packed, uint32_t i, uint8_t bits) {
-  if (bits == 8) return packed[i];
-  const uint32_t bit = i * 7u;
-  const uint32_t at = bit >> 3, off = bit & 7u;
-  uint32_t v = (uint32_t)packed[at] >> off;
-  if (off > 1u) v |= (uint32_t)packed[at + 1] << (8u - off);
-  return v & 0x7fu;
+  if (i < n) memset(packed + (i / 8u) * 7u, 0, tn__packed_bytes(n - i, 7));
+  for (; i < n; ++i) tn__put7(packed, i, tn__quantize(in[i], scale, zp, qmax));
 }
 
 static void tn__unpack(uint32_t n, const uint8_t* packed, uint8_t bits,
                        float scale, int32_t zp, float* out) {
-  for (uint32_t i = 0; i < n; ++i) {
-    out[i] = scale * (float)((int32_t)tn__code(packed, i, bits) - zp);
+  if (bits == 8) {
+    for (uint32_t i = 0; i < n; ++i) {
+      out[i] = scale * (float)((int32_t)packed[i] - zp);
+    }
+    return;
+  }
+  uint32_t i = 0;
+  for (; i + 8u <= n; i += 8u) {
+    const uint8_t* p = packed + (i / 8u) * 7u;
+    out[i] = scale * (float)((int32_t)(p[0] & 0x7fu) - zp);
+    for (uint32_t k = 1; k < 7u; ++k) {
+      const uint32_t c =
+          (((uint32_t)p[k - 1u] >> (8u - k)) | ((uint32_t)p[k] << k)) & 0x7fu;
+      out[i + k] = scale * (float)((int32_t)c - zp);
+    }
+    out[i + 7u] = scale * (float)((int32_t)(p[6] >> 1) - zp);
+  }
+  for (; i < n; ++i) {
+    out[i] = scale * (float)((int32_t)tn__get7(packed, i) - zp);
   }
 }
 

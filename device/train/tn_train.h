@@ -25,7 +25,8 @@
  *   depthwise        [Kh][Kw][C]           bias [C]   (multiplier 1)
  *   pointwise / FC   [Cout][Cin]           bias [Cout]
  * Padded input positions contribute nothing (they are skipped, not added as
- * zero products).
+ * zero products). Output buffers must not overlap inputs unless a function
+ * says otherwise.
  */
 #ifndef TN_TRAIN_TN_TRAIN_H_
 #define TN_TRAIN_TN_TRAIN_H_
@@ -174,8 +175,9 @@ tn_status tn_global_avgpool_backward_f32(tn_train_shape in_shape,
 /* Softmax cross-entropy of `n` logits against class `label`:
  *   loss = log(sum_i exp(z_i - m)) + m - z_label,  m = max_i z_i
  * (sums in ascending i). grad (may be NULL; may not alias logits) receives
- * d loss / d z = softmax(z) - onehot(label). probs (may be NULL) receives
- * softmax(z). TN_ERR_NUMERIC when a logit is not finite. */
+ * d loss / d z = softmax(z) - onehot(label). probs (may be NULL, must not
+ * alias grad) receives softmax(z). TN_ERR_NUMERIC when a logit is not
+ * finite. */
 tn_status tn_softmax_xent_f32(uint32_t n, const float* logits, uint32_t label,
                               float* loss, float* grad, float* probs);
 

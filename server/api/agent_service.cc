@@ -10,6 +10,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "server/api/status_map.h"
+#include "server/telemetry/ingest.h"
 
 namespace tinyfleet::api {
 namespace {
@@ -96,9 +97,9 @@ grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
                                                v1::EnrollResponse* response) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   boost::asio::post(*pool_, [this, reactor, request, response] {
-    auto enrolled =
-        registry_->Enroll(request->bootstrap_token(), request->csr_pem(),
-                          request->node(), request->agent_version());
+    auto enrolled = registry_->Enroll(
+        request->bootstrap_token(), request->csr_pem(), request->node(),
+        request->agent_version(), request->node_public_key());
     if (!enrolled.ok()) {
       reactor->Finish(ToGrpc(enrolled.status()));
       return;
@@ -108,6 +109,8 @@ grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
     response->set_ca_certificate_pem(enrolled->ca_certificate_pem);
     *response->mutable_not_after() =
         TimeUtil::SecondsToTimestamp(enrolled->not_after_unix);
+    response->set_gateway_telemetry_public_key(
+        options_.gateway_telemetry_public_key);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -142,6 +145,23 @@ class SessionReactor final
   void OnReadDone(bool ok) override {
     if (!ok) {
       FinishOnce(grpc::Status::OK);
+      return;
+    }
+    // A plain heartbeat only touches the registry's in-memory presence:
+    // answer it here instead of paying for a hop to the worker pool.
+    if (session_id_ != 0 && in_.has_heartbeat() &&
+        in_.heartbeat().slots().empty()) {
+      Status s = service_->registry()->Heartbeat(identity_.device_id,
+                                                 session_id_, nullptr);
+      if (!s.ok()) {
+        FinishOnce(ToGrpc(AbortedError("session is no longer current")),
+                   "error");
+        return;
+      }
+      v1::GatewayMessage ack;
+      ack.mutable_heartbeat_ack()->set_sequence(in_.heartbeat().sequence());
+      Send(std::move(ack));
+      StartRead(&in_);
       return;
     }
     {
@@ -269,6 +289,14 @@ class SessionReactor final
           static_cast<uint32_t>(ticket->heartbeat_interval.count()));
       *welcome.mutable_welcome()->mutable_server_time() =
           TimeUtil::GetCurrentTime();
+      welcome.mutable_welcome()->set_gateway_telemetry_public_key(
+          service_->options().gateway_telemetry_public_key);
+      if (service_->options().ingest) {
+        auto acked =
+            service_->options().ingest->HighestCounter(identity_.device_id);
+        if (acked.ok())
+          welcome.mutable_welcome()->set_telemetry_acked_counter(*acked);
+      }
       Send(std::move(welcome));
       return Status::Ok();
     }
@@ -289,6 +317,8 @@ class SessionReactor final
         Send(std::move(ack));
         return Status::Ok();
       }
+      case v1::AgentMessage::kTelemetry:
+        return HandleTelemetry();
       case v1::AgentMessage::kHello:
         return FailedPreconditionError("hello sent twice");
       case v1::AgentMessage::PAYLOAD_NOT_SET:
@@ -300,6 +330,45 @@ class SessionReactor final
     }
   }
 
+  Status HandleTelemetry() {
+    auto* ingest = service_->options().ingest;
+    if (!ingest)
+      return FailedPreconditionError("this gateway takes no telemetry");
+    const auto& batch = in_.telemetry().records();
+    if (static_cast<size_t>(batch.size()) >
+        service_->options().max_records_per_batch) {
+      return InvalidArgumentError(
+          "at most " +
+          std::to_string(service_->options().max_records_per_batch) +
+          " records per telemetry message");
+    }
+    std::vector<telemetry::SealedInput> records;
+    records.reserve(batch.size());
+    for (const auto& r : batch)
+      records.push_back({r.counter(), r.ciphertext()});
+    std::weak_ptr<SessionControl> weak = control_;
+    ingest->Submit(
+        identity_.device_id, std::move(records),
+        [weak](Result<telemetry::IngestOutcome> outcome) {
+          // Without an acknowledgement the agent keeps the
+          // records and sends them again.
+          if (!outcome.ok() || outcome->ack_up_to == 0) return;
+          auto control = weak.lock();
+          if (!control) return;
+          std::lock_guard<std::recursive_mutex> lock(control->mu);
+          if (!control->reactor) return;
+          v1::GatewayMessage ack;
+          ack.mutable_telemetry_ack()->set_up_to_counter(outcome->ack_up_to);
+          control->reactor->SendFromOutside(std::move(ack));
+        });
+    return Status::Ok();
+  }
+
+ public:
+  // Thread-safe Send for callbacks that hold the SessionControl lock.
+  void SendFromOutside(v1::GatewayMessage msg) { Send(std::move(msg)); }
+
+ private:
   AgentService* service_;
   std::shared_ptr<SessionControl> control_;
   PeerIdentity identity_;

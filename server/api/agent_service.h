@@ -15,6 +15,10 @@
 #include "server/fleet/registry.h"
 #include "tinyfleet/v1/agent.grpc.pb.h"
 
+namespace tinyfleet::telemetry {
+class TelemetryIngest;
+}
+
 namespace tinyfleet::api {
 
 struct AgentServiceOptions {
@@ -22,6 +26,14 @@ struct AgentServiceOptions {
   // from the `x-tinyfleet-device-id` metadata instead of a certificate.
   // Development only.
   bool insecure_identity = false;
+  // The gateway's telemetry public key (65 bytes), given to agents at
+  // enrollment and in every welcome; empty disables telemetry.
+  std::string gateway_telemetry_public_key;
+  // Where relayed telemetry goes; may be null (records are then refused
+  // with FAILED_PRECONDITION). Must outlive the service.
+  telemetry::TelemetryIngest* ingest = nullptr;
+  // Most records accepted in one TelemetryBatch message.
+  size_t max_records_per_batch = 256;
 };
 
 // The device identity of a session's peer, from its verified client

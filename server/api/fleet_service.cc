@@ -4,6 +4,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -72,8 +73,14 @@ void ToProto(const fleet::DeviceView& view, v1::Device* out) {
 }
 
 FleetService::FleetService(fleet::Registry* registry, Authenticator* auth,
-                           events::EventBus* events)
-    : registry_(registry), auth_(auth), events_(events) {}
+                           events::EventBus* events,
+                           store::TelemetryRepository* telemetry,
+                           const Clock* clock)
+    : registry_(registry),
+      auth_(auth),
+      events_(events),
+      telemetry_(telemetry),
+      clock_(clock) {}
 
 Status FleetService::Authorize(grpc::ServerContext* ctx, store::Role least,
                                Principal* principal) {
@@ -230,6 +237,96 @@ grpc::Status FleetService::DecommissionDevice(
   return grpc::Status::OK;
 }
 
+Result<store::TelemetryMetric> ParseMetric(const std::string& name) {
+  static const std::map<std::string, store::TelemetryMetric> kMetrics = {
+      {"inferences", store::TelemetryMetric::kInferences},
+      {"confidence", store::TelemetryMetric::kConfidence},
+      {"confidence_mean", store::TelemetryMetric::kConfidence},
+      {"accuracy", store::TelemetryMetric::kAccuracy},
+      {"energy_uj", store::TelemetryMetric::kEnergy},
+      {"cycles", store::TelemetryMetric::kCycles},
+      {"errors", store::TelemetryMetric::kErrors},
+      {"records", store::TelemetryMetric::kRecords},
+  };
+  auto it = kMetrics.find(name);
+  if (it == kMetrics.end()) {
+    return InvalidArgumentError(
+        "unknown metric \"" + name +
+        "\" (inferences, confidence, accuracy, energy_uj, cycles, errors, "
+        "records)");
+  }
+  return it->second;
+}
+
+grpc::Status FleetService::QueryTelemetry(grpc::ServerContext* ctx,
+                                          const v1::QueryTelemetryRequest* req,
+                                          v1::QueryTelemetryResponse* resp) {
+  TF_AUTHORIZE(kViewer);
+  store::TelemetryQuery q;
+  auto metric = ParseMetric(req->metric());
+  if (!metric.ok()) return ToGrpc(metric.status());
+  q.metric = *metric;
+  q.device_id = req->device_id();
+  switch (req->aggregation()) {
+    case v1::AGGREGATION_UNSPECIFIED:
+    case v1::AGGREGATION_RAW:
+      q.aggregation = store::TelemetryAggregation::kRaw;
+      break;
+    case v1::AGGREGATION_MEAN:
+      q.aggregation = store::TelemetryAggregation::kMean;
+      break;
+    case v1::AGGREGATION_MIN:
+      q.aggregation = store::TelemetryAggregation::kMin;
+      break;
+    case v1::AGGREGATION_MAX:
+      q.aggregation = store::TelemetryAggregation::kMax;
+      break;
+    case v1::AGGREGATION_SUM:
+      q.aggregation = store::TelemetryAggregation::kSum;
+      break;
+    case v1::AGGREGATION_COUNT:
+      q.aggregation = store::TelemetryAggregation::kCount;
+      break;
+    default:
+      return ToGrpc(InvalidArgumentError("unknown aggregation"));
+  }
+  if (q.device_id.empty() &&
+      q.aggregation == store::TelemetryAggregation::kRaw) {
+    return ToGrpc(
+        InvalidArgumentError("a query over every device needs an aggregation"));
+  }
+  int64_t now = clock_->NowUnixMillis();
+  q.end_ms =
+      req->has_end() ? TimeUtil::TimestampToMilliseconds(req->end()) : now + 1;
+  q.start_ms = req->has_start()
+                   ? TimeUtil::TimestampToMilliseconds(req->start())
+                   : q.end_ms - 3'600'000;
+  if (q.start_ms >= q.end_ms)
+    return ToGrpc(InvalidArgumentError("start must be before end"));
+  q.step_ms =
+      req->has_step() ? TimeUtil::DurationToMilliseconds(req->step()) : 0;
+  if (q.step_ms < 0)
+    return ToGrpc(InvalidArgumentError("step must not be negative"));
+  if (q.step_ms > 0 && (q.end_ms - q.start_ms) / q.step_ms > 100'000) {
+    return ToGrpc(InvalidArgumentError("at most 100,000 buckets per query"));
+  }
+  q.limit =
+      req->limit() == 0 ? 1000 : std::min<uint32_t>(req->limit(), 100'000);
+  if (!q.device_id.empty()) {
+    auto d = registry_->GetDevice(q.device_id);
+    if (!d.ok()) return ToGrpc(d.status());
+  }
+  auto points = telemetry_->Query(q);
+  if (!points.ok()) return ToGrpc(points.status());
+  for (const auto& p : *points) {
+    auto* out = resp->add_points();
+    *out->mutable_time() = TimeUtil::MillisecondsToTimestamp(p.time_ms);
+    out->set_value(p.value);
+    out->set_device_id(p.device_id);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status FleetService::WatchEvents(grpc::ServerContext* ctx,
                                        const v1::WatchEventsRequest* req,
                                        grpc::ServerWriter<v1::Event>* writer) {
@@ -239,9 +336,9 @@ grpc::Status FleetService::WatchEvents(grpc::ServerContext* ctx,
   std::set<std::string> kinds;
   for (const auto& k : req->kinds()) {
     if (!kKinds.count(k)) {
-      return ToGrpc(InvalidArgumentError(
-          "unknown event kind \"" + k +
-          "\" (device, rollout, round or model)"));
+      return ToGrpc(
+          InvalidArgumentError("unknown event kind \"" + k +
+                               "\" (device, rollout, round or model)"));
     }
     kinds.insert(k);
   }
@@ -285,9 +382,8 @@ grpc::Status FleetService::WatchEvents(grpc::ServerContext* ctx,
     std::deque<v1::Event> batch;
     {
       std::unique_lock<std::mutex> lock(q->mu);
-      q->cv.wait_for(lock, std::chrono::milliseconds(250), [&] {
-        return !q->events.empty() || q->overflow;
-      });
+      q->cv.wait_for(lock, std::chrono::milliseconds(250),
+                     [&] { return !q->events.empty() || q->overflow; });
       if (q->overflow) {
         result = ToGrpc(ResourceExhaustedError(
             "watcher fell behind; resume with after_sequence=" +

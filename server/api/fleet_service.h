@@ -21,7 +21,8 @@ class FleetService final : public v1::FleetService::Service {
  public:
   // All pointers must outlive the service.
   FleetService(fleet::Registry* registry, Authenticator* auth,
-               events::EventBus* events);
+               events::EventBus* events, store::TelemetryRepository* telemetry,
+               const Clock* clock);
 
   grpc::Status CreateEnrollmentTokens(
       grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
@@ -55,6 +56,9 @@ class FleetService final : public v1::FleetService::Service {
   grpc::Status DecommissionDevice(grpc::ServerContext* ctx,
                                   const v1::DecommissionDeviceRequest* req,
                                   v1::Device* resp) override;
+  grpc::Status QueryTelemetry(grpc::ServerContext* ctx,
+                              const v1::QueryTelemetryRequest* req,
+                              v1::QueryTelemetryResponse* resp) override;
   // Blocks one sync-server thread per watcher; watchers are few
   // (dashboards, CLIs).
   grpc::Status WatchEvents(grpc::ServerContext* ctx,
@@ -68,6 +72,8 @@ class FleetService final : public v1::FleetService::Service {
   fleet::Registry* registry_;
   Authenticator* auth_;
   events::EventBus* events_;
+  store::TelemetryRepository* telemetry_;
+  const Clock* clock_;
 };
 
 }  // namespace tinyfleet::api

@@ -9,6 +9,7 @@
 
 #include "common/encoding.h"
 #include "common/log.h"
+#include "secure/tn_secure.h"
 #include "server/fleet/labels.h"
 
 namespace tinyfleet::fleet {
@@ -61,7 +62,11 @@ Status ValidateNodeInfo(const v1::NodeInfo& node) {
 Registry::Registry(store::Store* store, const pki::CertificateAuthority* ca,
                    const Clock* clock, prometheus::Registry* metrics,
                    RegistryOptions options, events::EventBus* events)
-    : store_(store), ca_(ca), clock_(clock), options_(options), events_(events) {
+    : store_(store),
+      ca_(ca),
+      clock_(clock),
+      options_(options),
+      events_(events) {
   if (metrics) {
     connected_ = &prometheus::BuildGauge()
                       .Name("tinyfleet_agents_connected")
@@ -90,8 +95,8 @@ Registry::~Registry() = default;
 
 Result<std::unique_ptr<Registry>> Registry::Create(
     store::Store* store, const pki::CertificateAuthority* ca,
-    const Clock* clock, prometheus::Registry* metrics,
-    RegistryOptions options, events::EventBus* events) {
+    const Clock* clock, prometheus::Registry* metrics, RegistryOptions options,
+    events::EventBus* events) {
   if (!store || !ca || !clock) {
     return InvalidArgumentError("registry needs a store, a CA and a clock");
   }
@@ -194,7 +199,8 @@ Result<store::EnrollmentTokenRecord> Registry::RevokeEnrollmentToken(
 Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
                                     const std::string& csr_pem,
                                     const v1::NodeInfo& node,
-                                    const std::string& agent_version) {
+                                    const std::string& agent_version,
+                                    const std::string& node_public_key) {
   auto refuse = [this](Status s) {
     if (enrollments_refused_) enrollments_refused_->Increment();
     return s;
@@ -206,6 +212,13 @@ Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
   if (!valid.ok()) return refuse(valid);
   if (agent_version.size() > 64) {
     return refuse(InvalidArgumentError("agent_version too long"));
+  }
+  if (!node_public_key.empty() &&
+      (node_public_key.size() != TN_P256_PUBLIC_KEY_SIZE ||
+       tn_p256_check_public_key(reinterpret_cast<const uint8_t*>(
+           node_public_key.data())) != TN_OK)) {
+    return refuse(InvalidArgumentError(
+        "node_public_key must be an uncompressed P-256 point (65 bytes)"));
   }
   std::string hash = Sha256Hex(bootstrap_secret);
   int64_t now = clock_->NowUnixMillis();
@@ -227,6 +240,7 @@ Result<Enrollment> Registry::Enroll(const std::string& bootstrap_secret,
   device.agent_version = agent_version;
   device.cert_sha256 = issued->info.sha256_hex;
   device.cert_serial = issued->info.serial_hex;
+  device.telemetry_public_key = node_public_key;
   auto stored = store_->enrollment_tokens().ConsumeAndEnroll(hash, now, device);
   if (!stored.ok()) return refuse(stored.status());
   if (enrollments_) enrollments_->Increment();
@@ -371,8 +385,13 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
         "certificate is not the one issued to this device");
   }
   int64_t now = clock_->NowUnixMillis();
-  TF_RETURN_IF_ERROR(
-      store_->devices().UpdateNode(device_id, node, agent_version, now));
+  // Reconnections usually report what is already stored: skip the write
+  // (and its fsync); last-seen is flushed in batches by Sweep().
+  if (record->agent_version != agent_version ||
+      record->node.SerializeAsString() != node.SerializeAsString()) {
+    TF_RETURN_IF_ERROR(
+        store_->devices().UpdateNode(device_id, node, agent_version, now));
+  }
 
   SessionKick previous;
   SessionTicket ticket;
@@ -390,13 +409,14 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
     p.last_heartbeat = clock_->SteadyNow();
     p.kick = std::move(kick);
     ticket.session_id = p.session_id;
-    dirty_last_seen_.erase(device_id);
+    dirty_last_seen_[device_id] = now;
   }
   ticket.heartbeat_interval = options_.heartbeat_interval;
   if (sessions_opened_) sessions_opened_->Increment();
   if (previous) previous(AbortedError("replaced by a newer session"));
   if (!previous) {
-    Publish(device_id, "online", Connectivity::kOnline, store::Lifecycle::kActive);
+    Publish(device_id, "online", Connectivity::kOnline,
+            store::Lifecycle::kActive);
   }
   return ticket;
 }
@@ -434,9 +454,11 @@ void Registry::CloseSession(const std::string& device_id, uint64_t session_id,
     online_.erase(it);
     dirty_last_seen_[device_id] = clock_->NowUnixMillis();
     if (connected_) connected_->Decrement();
-    if (sessions_closed_) sessions_closed_->Add({{"reason", reason}}).Increment();
+    if (sessions_closed_)
+      sessions_closed_->Add({{"reason", reason}}).Increment();
   }
-  Publish(device_id, "offline", Connectivity::kOffline, store::Lifecycle::kActive);
+  Publish(device_id, "offline", Connectivity::kOffline,
+          store::Lifecycle::kActive);
 }
 
 size_t Registry::Sweep() {

@@ -117,10 +117,13 @@ class Registry {
       const std::string& token_id);
   // Consumes a bootstrap token and signs the CSR. UNAUTHENTICATED for any
   // unusable token (unknown, used, revoked, expired) without saying which.
+  // `node_public_key`, when not empty, is the node's P-256 telemetry key
+  // (65-byte uncompressed point; refused when not on the curve).
   Result<Enrollment> Enroll(const std::string& bootstrap_secret,
                             const std::string& csr_pem,
                             const v1::NodeInfo& node,
-                            const std::string& agent_version);
+                            const std::string& agent_version,
+                            const std::string& node_public_key = "");
 
   // ---- Devices ----
   Result<DeviceView> GetDevice(const std::string& device_id);

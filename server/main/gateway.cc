@@ -22,6 +22,8 @@
 #include "server/http/dashboard_assets.h"
 #include "server/http/http_server.h"
 #include "server/store/sqlite_store.h"
+#include "server/telemetry/ingest.h"
+#include "server/telemetry/telemetry_key.h"
 
 namespace tinyfleet::gateway {
 
@@ -32,6 +34,8 @@ struct Gateway::Impl {
   std::unique_ptr<events::EventBus> events;
   std::unique_ptr<store::Store> store;
   pki::GatewayPki pki;
+  telemetry::GatewayTelemetryKey telemetry_key;
+  std::unique_ptr<telemetry::TelemetryIngest> ingest;
   std::unique_ptr<fleet::Registry> registry;
   std::unique_ptr<api::Authenticator> auth;
   std::unique_ptr<boost::asio::thread_pool> pool;
@@ -86,12 +90,20 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   TF_ASSIGN_OR_RETURN(impl->pki, pki::LoadOrCreateGatewayPki(
                                      opt.pki_dir, opt.tls_hosts, *clock));
 
+  TF_ASSIGN_OR_RETURN(
+      impl->telemetry_key,
+      telemetry::GatewayTelemetryKey::LoadOrCreate(opt.pki_dir));
+  TF_ASSIGN_OR_RETURN(impl->ingest, telemetry::TelemetryIngest::Create(
+                                        impl->store.get(), &impl->telemetry_key,
+                                        clock, impl->metrics.get()));
+
   fleet::RegistryOptions ropt;
   ropt.heartbeat_interval = opt.heartbeat_interval;
   ropt.missed_heartbeats_offline = opt.missed_heartbeats_offline;
-  TF_ASSIGN_OR_RETURN(impl->registry, fleet::Registry::Create(
-                                          impl->store.get(), impl->pki.ca.get(),
-                                          clock, impl->metrics.get(), ropt, impl->events.get()));
+  TF_ASSIGN_OR_RETURN(
+      impl->registry,
+      fleet::Registry::Create(impl->store.get(), impl->pki.ca.get(), clock,
+                              impl->metrics.get(), ropt, impl->events.get()));
   impl->auth = std::make_unique<api::Authenticator>(
       &impl->store->operator_tokens(), clock);
   TF_ASSIGN_OR_RETURN(bool created,
@@ -100,9 +112,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
 
   impl->pool = std::make_unique<boost::asio::thread_pool>(opt.worker_threads);
   impl->fleet_service = std::make_unique<api::FleetService>(
-      impl->registry.get(), impl->auth.get(), impl->events.get());
+      impl->registry.get(), impl->auth.get(), impl->events.get(),
+      &impl->store->telemetry(), clock);
   api::AgentServiceOptions aopt;
   aopt.insecure_identity = opt.insecure_dev;
+  aopt.gateway_telemetry_public_key = impl->telemetry_key.public_key;
+  aopt.ingest = impl->ingest.get();
   impl->agent_service = std::make_unique<api::AgentService>(
       impl->registry.get(), impl->pool.get(), aopt);
 
@@ -178,11 +193,25 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   if (opt.sweep_interval.count() > 0) {
     raw->sweeper = std::thread([raw] {
       std::unique_lock<std::mutex> lock(raw->mu);
+      auto last_downsample = raw->clock->SteadyNow();
       while (!raw->stopping) {
         raw->cv.wait_for(lock, raw->options.sweep_interval);
         if (raw->stopping) break;
         lock.unlock();
         raw->registry->Sweep();
+        if (raw->clock->SteadyNow() - last_downsample >
+            std::chrono::minutes(1)) {
+          last_downsample = raw->clock->SteadyNow();
+          auto n = raw->store->telemetry().Downsample(
+              raw->clock->NowUnixMillis() -
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  raw->options.telemetry_raw_retention)
+                  .count());
+          if (!n.ok()) {
+            TF_LOG(kWarning, "gateway")
+                << "telemetry downsampling failed: " << n.status().ToString();
+          }
+        }
         lock.lock();
       }
     });
@@ -206,6 +235,14 @@ const std::filesystem::path& Gateway::admin_token_file() const {
   return impl_->options.admin_token_file;
 }
 fleet::Registry& Gateway::registry() { return *impl_->registry; }
+
+Result<uint64_t> Gateway::DownsampleTelemetry() {
+  return impl_->store->telemetry().Downsample(
+      impl_->clock->NowUnixMillis() -
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          impl_->options.telemetry_raw_retention)
+          .count());
+}
 size_t Gateway::Sweep() { return impl_->registry->Sweep(); }
 
 void Gateway::Wait() {
@@ -229,6 +266,7 @@ void Gateway::Shutdown() {
     impl_->server->Wait();
   }
   if (impl_->pool) impl_->pool->join();
+  impl_->ingest.reset();  // drains queued records
   if (impl_->http) impl_->http->Stop();
   // Persist last-seen times of everything still buffered.
   impl_->registry->Sweep();

@@ -51,6 +51,9 @@ struct GatewayOptions {
   int max_message_bytes = 4 * 1024 * 1024;
   // Threads for blocking work (store writes, signing). Default 4.
   int worker_threads = 4;
+  // Raw telemetry is kept this long, then folded into 1-minute rollups.
+  // Default 7 days.
+  std::chrono::hours telemetry_raw_retention{24 * 7};
 };
 
 class Gateway {
@@ -65,6 +68,8 @@ class Gateway {
   const std::string& ca_certificate_pem() const;
   const std::filesystem::path& admin_token_file() const;
   fleet::Registry& registry();
+  // Folds raw telemetry older than the retention into rollups now.
+  Result<uint64_t> DownsampleTelemetry();
 
   // Runs one presence sweep now.
   size_t Sweep();

@@ -57,6 +57,50 @@ CREATE TABLE operator_tokens (
   last_used_at_ms INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 )sql"},
+    {2, "telemetry: node keys, replay windows, records, 1-minute rollups",
+     R"sql(
+ALTER TABLE devices ADD COLUMN telemetry_public_key BLOB NOT NULL DEFAULT x'';
+
+CREATE TABLE telemetry_windows (
+  device_id TEXT PRIMARY KEY,
+  highest   INTEGER NOT NULL,
+  seen      INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE telemetry (
+  device_id     TEXT NOT NULL,
+  counter       INTEGER NOT NULL,
+  time_ms       INTEGER NOT NULL,
+  inferences    INTEGER NOT NULL,
+  confidence    REAL NOT NULL,
+  fb_correct    INTEGER NOT NULL,
+  fb_total      INTEGER NOT NULL,
+  energy_uj     INTEGER NOT NULL,
+  cycles        INTEGER NOT NULL,
+  errors        INTEGER NOT NULL,
+  model_version INTEGER NOT NULL,
+  record        BLOB NOT NULL,
+  PRIMARY KEY (device_id, counter)
+) WITHOUT ROWID;
+CREATE INDEX telemetry_by_time ON telemetry(time_ms, device_id);
+
+CREATE TABLE telemetry_1m (
+  device_id  TEXT NOT NULL,
+  minute_ms  INTEGER NOT NULL,
+  records    INTEGER NOT NULL,
+  inferences INTEGER NOT NULL,
+  conf_sum   REAL NOT NULL,
+  conf_min   REAL NOT NULL,
+  conf_max   REAL NOT NULL,
+  fb_correct INTEGER NOT NULL,
+  fb_total   INTEGER NOT NULL,
+  energy_uj  INTEGER NOT NULL,
+  cycles     INTEGER NOT NULL,
+  errors     INTEGER NOT NULL,
+  PRIMARY KEY (device_id, minute_ms)
+) WITHOUT ROWID;
+CREATE INDEX telemetry_1m_by_time ON telemetry_1m(minute_ms, device_id);
+)sql"},
 };
 
 }  // namespace

@@ -3,8 +3,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "server/store/migrations.h"
 #include "common/sqlite_db.h"
+#include "server/store/migrations.h"
 
 namespace tinyfleet::store {
 
@@ -32,7 +32,7 @@ Labels LabelsFromJson(const std::string& text) {
 constexpr char kDeviceColumns[] =
     "device_id, lifecycle, node_info, agent_version, cert_sha256, cert_serial,"
     " enrollment_token_id, enrolled_at_ms, last_seen_at_ms,"
-    " decommissioned_at_ms, decommission_reason";
+    " decommissioned_at_ms, decommission_reason, telemetry_public_key";
 
 class SqliteStore;
 
@@ -73,6 +73,7 @@ Status ReadDevice(Db& db, Statement& q, DeviceRecord* d) {
   d->last_seen_at_ms = q.Int(8);
   d->decommissioned_at_ms = q.Int(9);
   d->decommission_reason = q.Text(10);
+  d->telemetry_public_key = q.Blob(11);
   return Status::Ok();
 }
 
@@ -426,7 +427,7 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
     TF_ASSIGN_OR_RETURN(
         auto ins,
         db.Prepare(std::string("INSERT INTO devices (") + kDeviceColumns +
-                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+                   ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
     ins.Bind(1, device.device_id)
         .Bind(2, static_cast<int64_t>(device.lifecycle))
         .BindBlob(3, device.node.SerializeAsString())
@@ -437,7 +438,8 @@ class SqliteEnrollmentTokens final : public EnrollmentTokenRepository {
         .Bind(8, device.enrolled_at_ms)
         .Bind(9, device.last_seen_at_ms)
         .Bind(10, int64_t{0})
-        .Bind(11, "");
+        .Bind(11, "")
+        .BindBlob(12, device.telemetry_public_key);
     TF_RETURN_IF_ERROR(ins.Run());
     TF_RETURN_IF_ERROR(WriteLabels(db, device.device_id, device.labels));
     TF_RETURN_IF_ERROR(tx.Commit());
@@ -553,18 +555,276 @@ class SqliteOperatorTokens final : public OperatorTokenRepository {
   Shared* s_;
 };
 
+// Per-metric SQL: numerator and denominator for raw rows and for rollups,
+// and the per-record min/max expressions.
+struct MetricSql {
+  const char* raw_num;
+  const char* raw_den;
+  const char* roll_num;
+  const char* roll_den;
+  const char* roll_min;
+  const char* roll_max;
+};
+
+MetricSql SqlFor(TelemetryMetric m) {
+  switch (m) {
+    case TelemetryMetric::kInferences:
+      return {"inferences",
+              "1",
+              "inferences",
+              "records",
+              "inferences*1.0/records",
+              "inferences*1.0/records"};
+    case TelemetryMetric::kConfidence:
+      return {"confidence", "1", "conf_sum", "records", "conf_min", "conf_max"};
+    case TelemetryMetric::kAccuracy:
+      return {"fb_correct",
+              "fb_total",
+              "fb_correct",
+              "fb_total",
+              "fb_correct*1.0/NULLIF(fb_total,0)",
+              "fb_correct*1.0/NULLIF(fb_total,0)"};
+    case TelemetryMetric::kEnergy:
+      return {"energy_uj",
+              "1",
+              "energy_uj",
+              "records",
+              "energy_uj*1.0/records",
+              "energy_uj*1.0/records"};
+    case TelemetryMetric::kCycles:
+      return {"cycles",
+              "1",
+              "cycles",
+              "records",
+              "cycles*1.0/records",
+              "cycles*1.0/records"};
+    case TelemetryMetric::kErrors:
+      return {"errors",
+              "1",
+              "errors",
+              "records",
+              "errors*1.0/records",
+              "errors*1.0/records"};
+    case TelemetryMetric::kRecords:
+      return {"1", "1", "records", "records", "1", "1"};
+  }
+  return {"1", "1", "records", "records", "1", "1"};
+}
+
+class SqliteTelemetry final : public TelemetryRepository {
+ public:
+  explicit SqliteTelemetry(Shared* s) : s_(s) {}
+
+  Result<uint64_t> Append(
+      const std::vector<TelemetryRow>& rows,
+      const std::map<std::string, TelemetryWindow>& windows) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    uint64_t added = 0;
+    for (const auto& r : rows) {
+      TF_ASSIGN_OR_RETURN(auto q,
+                          db.Prepare("INSERT OR IGNORE INTO telemetry VALUES "
+                                     "(?,?,?,?,?,?,?,?,?,?,?,?)"));
+      q.Bind(1, r.device_id)
+          .Bind(2, static_cast<int64_t>(r.counter))
+          .Bind(3, r.time_ms)
+          .Bind(4, static_cast<int64_t>(r.inferences))
+          .BindDouble(5, r.confidence_mean)
+          .Bind(6, static_cast<int64_t>(r.feedback_correct))
+          .Bind(7, static_cast<int64_t>(r.feedback_total))
+          .Bind(8, static_cast<int64_t>(r.energy_uj))
+          .Bind(9, static_cast<int64_t>(r.cycles))
+          .Bind(10, static_cast<int64_t>(r.errors))
+          .Bind(11, static_cast<int64_t>(r.model_version))
+          .BindBlob(12, r.record);
+      TF_RETURN_IF_ERROR(q.Run());
+      added += static_cast<uint64_t>(db.Changes());
+    }
+    for (const auto& [id, w] : windows) {
+      TF_ASSIGN_OR_RETURN(auto q,
+                          db.Prepare("INSERT INTO telemetry_windows VALUES "
+                                     "(?,?,?) ON CONFLICT(device_id) DO "
+                                     "UPDATE SET highest=excluded.highest, "
+                                     "seen=excluded.seen"));
+      q.Bind(1, id)
+          .Bind(2, static_cast<int64_t>(w.highest))
+          .Bind(3, static_cast<int64_t>(w.seen));
+      TF_RETURN_IF_ERROR(q.Run());
+    }
+    TF_RETURN_IF_ERROR(tx.Commit());
+    return added;
+  }
+
+  Result<TelemetryWindow> Window(const std::string& device_id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q,
+                        s_->db->Prepare("SELECT highest, seen FROM "
+                                        "telemetry_windows WHERE device_id=?"));
+    q.Bind(1, device_id);
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    TelemetryWindow w;
+    if (row) {
+      w.highest = static_cast<uint64_t>(q.Int(0));
+      w.seen = static_cast<uint64_t>(q.Int(1));
+    }
+    q.Reset();
+    return w;
+  }
+
+  Result<std::vector<TelemetryPoint>> Query(const TelemetryQuery& tq) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    MetricSql m = SqlFor(tq.metric);
+    std::string dev = tq.device_id.empty() ? "" : " AND device_id=?";
+    std::vector<TelemetryPoint> out;
+    if (tq.aggregation == TelemetryAggregation::kRaw) {
+      std::string sql =
+          std::string("SELECT time_ms, device_id, ") + m.raw_num +
+          "*1.0/NULLIF(" + m.raw_den +
+          ",0) FROM telemetry WHERE time_ms>=? AND time_ms<?" + dev +
+          " UNION ALL SELECT minute_ms, device_id, " + m.roll_num +
+          "*1.0/NULLIF(" + m.roll_den + ",0) FROM telemetry_1m WHERE " +
+          "minute_ms>?-60000 AND minute_ms<?" + dev + " ORDER BY 1, 2 LIMIT ?";
+      TF_ASSIGN_OR_RETURN(auto q, db.Prepare(sql));
+      int i = 1;
+      for (int part = 0; part < 2; ++part) {
+        q.Bind(i++, tq.start_ms);
+        q.Bind(i++, tq.end_ms);
+        if (!tq.device_id.empty()) q.Bind(i++, tq.device_id);
+      }
+      q.Bind(i++, static_cast<int64_t>(tq.limit));
+      for (;;) {
+        TF_ASSIGN_OR_RETURN(bool row, q.Step());
+        if (!row) break;
+        if (q.IsNull(2)) continue;  // e.g. accuracy without feedback
+        out.push_back({q.Int(0), q.Double(2), q.Text(1)});
+      }
+      return out;
+    }
+    // Per bucket: sum of numerators, of denominators, record count, and
+    // per-record min and max, from both tables; combined below.
+    std::string sql =
+        "SELECT b, SUM(num), SUM(den), SUM(n), MIN(mn), MAX(mx) FROM ("
+        " SELECT " +
+        std::string(tq.step_ms > 0 ? "((time_ms - ?) / ?)" : "0") + " AS b, " +
+        m.raw_num + " AS num, " + m.raw_den + " AS den, 1 AS n, " + m.raw_num +
+        "*1.0/NULLIF(" + m.raw_den + ",0) AS mn, " + m.raw_num +
+        "*1.0/NULLIF(" + m.raw_den +
+        ",0) AS mx FROM telemetry"
+        " WHERE time_ms>=? AND time_ms<?" +
+        dev + " UNION ALL SELECT " +
+        std::string(tq.step_ms > 0 ? "((minute_ms - ?) / ?)" : "0") + ", " +
+        m.roll_num + ", " + m.roll_den + ", records, " + m.roll_min + ", " +
+        m.roll_max +
+        " FROM telemetry_1m WHERE minute_ms>?-60000 AND minute_ms<?" + dev +
+        ") GROUP BY b ORDER BY b LIMIT ?";
+    TF_ASSIGN_OR_RETURN(auto q, db.Prepare(sql));
+    int i = 1;
+    for (int part = 0; part < 2; ++part) {
+      if (tq.step_ms > 0) {
+        q.Bind(i++, tq.start_ms);
+        q.Bind(i++, tq.step_ms);
+      }
+      q.Bind(i++, tq.start_ms);
+      q.Bind(i++, tq.end_ms);
+      if (!tq.device_id.empty()) q.Bind(i++, tq.device_id);
+    }
+    q.Bind(i++, static_cast<int64_t>(tq.limit));
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      TelemetryPoint p;
+      p.time_ms = tq.start_ms + q.Int(0) * (tq.step_ms > 0 ? tq.step_ms : 0);
+      double num = q.Double(1), den = q.Double(2);
+      switch (tq.aggregation) {
+        case TelemetryAggregation::kMean:
+          if (den == 0) continue;
+          p.value = num / den;
+          break;
+        case TelemetryAggregation::kSum:
+          p.value = num;
+          break;
+        case TelemetryAggregation::kCount:
+          p.value = static_cast<double>(q.Int(3));
+          break;
+        case TelemetryAggregation::kMin:
+          if (q.IsNull(4)) continue;
+          p.value = q.Double(4);
+          break;
+        case TelemetryAggregation::kMax:
+          if (q.IsNull(5)) continue;
+          p.value = q.Double(5);
+          break;
+        case TelemetryAggregation::kRaw:
+          break;
+      }
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  Result<uint64_t> Downsample(int64_t before_ms) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    // Merge into existing minutes (a minute may be folded in two passes).
+    TF_ASSIGN_OR_RETURN(
+        auto fold,
+        db.Prepare(
+            "INSERT INTO telemetry_1m SELECT device_id, (time_ms/60000)*60000,"
+            " COUNT(*), SUM(inferences), SUM(confidence), MIN(confidence),"
+            " MAX(confidence), SUM(fb_correct), SUM(fb_total), SUM(energy_uj),"
+            " SUM(cycles), SUM(errors) FROM telemetry WHERE time_ms<?"
+            " GROUP BY 1, 2 ON CONFLICT(device_id, minute_ms) DO UPDATE SET"
+            " records=records+excluded.records,"
+            " inferences=inferences+excluded.inferences,"
+            " conf_sum=conf_sum+excluded.conf_sum,"
+            " conf_min=MIN(conf_min, excluded.conf_min),"
+            " conf_max=MAX(conf_max, excluded.conf_max),"
+            " fb_correct=fb_correct+excluded.fb_correct,"
+            " fb_total=fb_total+excluded.fb_total,"
+            " energy_uj=energy_uj+excluded.energy_uj,"
+            " cycles=cycles+excluded.cycles, errors=errors+excluded.errors"));
+    fold.Bind(1, before_ms);
+    TF_RETURN_IF_ERROR(fold.Run());
+    TF_ASSIGN_OR_RETURN(auto del,
+                        db.Prepare("DELETE FROM telemetry WHERE time_ms<?"));
+    del.Bind(1, before_ms);
+    TF_RETURN_IF_ERROR(del.Run());
+    uint64_t n = static_cast<uint64_t>(db.Changes());
+    TF_RETURN_IF_ERROR(tx.Commit());
+    return n;
+  }
+
+  Result<uint64_t> CountRaw() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q,
+                        s_->db->Prepare("SELECT COUNT(*) FROM telemetry"));
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    uint64_t n = row ? static_cast<uint64_t>(q.Int(0)) : 0;
+    q.Reset();
+    return n;
+  }
+
+ private:
+  Shared* s_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, int version)
       : version_(version),
         devices_(&shared_),
         tokens_(&shared_),
-        operators_(&shared_) {
+        operators_(&shared_),
+        telemetry_(&shared_) {
     shared_.db = std::move(db);
   }
   DeviceRepository& devices() override { return devices_; }
   EnrollmentTokenRepository& enrollment_tokens() override { return tokens_; }
   OperatorTokenRepository& operator_tokens() override { return operators_; }
+  TelemetryRepository& telemetry() override { return telemetry_; }
   int schema_version() const override { return version_; }
 
  private:
@@ -573,6 +833,7 @@ class SqliteStore final : public Store {
   SqliteDevices devices_;
   SqliteEnrollmentTokens tokens_;
   SqliteOperatorTokens operators_;
+  SqliteTelemetry telemetry_;
 };
 
 }  // namespace

@@ -39,6 +39,8 @@ struct DeviceRecord {
   int64_t last_seen_at_ms = 0;
   int64_t decommissioned_at_ms = 0;
   std::string decommission_reason;
+  // The node's P-256 telemetry public key (65 bytes), or empty.
+  std::string telemetry_public_key;
 };
 
 // One requirement of a label selector.
@@ -152,12 +154,82 @@ class OperatorTokenRepository {
   virtual Result<uint64_t> CountActive(Role role) = 0;
 };
 
+// One opened telemetry record, ready to store.
+struct TelemetryRow {
+  std::string device_id;
+  uint64_t counter = 0;
+  int64_t time_ms = 0;  // node time when it had one, else receive time
+  uint64_t inferences = 0;
+  double confidence_mean = 0;  // 0..1
+  uint64_t feedback_correct = 0;
+  uint64_t feedback_total = 0;
+  uint64_t energy_uj = 0;
+  uint64_t cycles = 0;
+  uint64_t errors = 0;
+  uint32_t model_version = 0;
+  std::string record;  // the decoded record's canonical bytes
+};
+
+// Replay window state of one device (see tn_seal_window).
+struct TelemetryWindow {
+  uint64_t highest = 0;
+  uint64_t seen = 0;
+};
+
+enum class TelemetryMetric {
+  kInferences,
+  kConfidence,
+  kAccuracy,
+  kEnergy,
+  kCycles,
+  kErrors,
+  kRecords,
+};
+
+enum class TelemetryAggregation { kRaw, kMean, kMin, kMax, kSum, kCount };
+
+struct TelemetryQuery {
+  std::string device_id;  // empty: all devices
+  TelemetryMetric metric = TelemetryMetric::kInferences;
+  TelemetryAggregation aggregation = TelemetryAggregation::kRaw;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;   // exclusive
+  int64_t step_ms = 0;  // bucket width; 0: one bucket
+  uint32_t limit = 1000;
+};
+
+struct TelemetryPoint {
+  int64_t time_ms = 0;
+  double value = 0;
+  std::string device_id;  // raw points only
+};
+
+class TelemetryRepository {
+ public:
+  virtual ~TelemetryRepository() = default;
+  // Stores rows and window updates in one transaction. Rows whose (device,
+  // counter) is already stored are skipped; returns how many were new.
+  virtual Result<uint64_t> Append(
+      const std::vector<TelemetryRow>& rows,
+      const std::map<std::string, TelemetryWindow>& windows) = 0;
+  virtual Result<TelemetryWindow> Window(const std::string& device_id) = 0;
+  // Raw points, or aggregates over buckets of step_ms, from raw rows and
+  // (for time older than the raw retention) 1-minute rollups.
+  virtual Result<std::vector<TelemetryPoint>> Query(
+      const TelemetryQuery& q) = 0;
+  // Folds raw rows older than `before_ms` into 1-minute rollups and deletes
+  // them. Returns the number of raw rows folded.
+  virtual Result<uint64_t> Downsample(int64_t before_ms) = 0;
+  virtual Result<uint64_t> CountRaw() = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
   virtual DeviceRepository& devices() = 0;
   virtual EnrollmentTokenRepository& enrollment_tokens() = 0;
   virtual OperatorTokenRepository& operator_tokens() = 0;
+  virtual TelemetryRepository& telemetry() = 0;
   // Schema version after migrations.
   virtual int schema_version() const = 0;
 };

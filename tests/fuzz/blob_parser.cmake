@@ -4,4 +4,4 @@
 # (tests/device/runtime/seed_writer.c).
 tf_fuzz_target(blob_parser
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/blob_parser_fuzz.c
-  DEPS tn_runtime tn_secure tn_base)
+  DEPS tn_runtime tn_secure tn_kernels tn_train tn_base)

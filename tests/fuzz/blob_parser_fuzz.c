@@ -51,6 +51,28 @@ static void use_blob(const tn_blob* blob) {
   tn_blob_signature sig;
   REQUIRE((tn_blob_signature_get(blob, &sig) == TN_OK) ==
           (blob->signature != NULL));
+
+  /* Run it, untiled and tiled, in arenas of exactly the requested size. */
+  for (uint8_t tiled = 0; tiled < 2; ++tiled) {
+    tn_model_options opt = {tiled};
+    size_t need = 0;
+    REQUIRE(tn_model_arena_size(blob, &opt, &need) == TN_OK);
+    if (need > FUZZ_MAX_ARENA) continue;
+    uint64_t* arena = (uint64_t*)malloc(need ? need : 8);
+    if (arena == NULL) return;
+    tn_model model;
+    REQUIRE(tn_model_init(&model, blob, arena, need, &opt) == TN_OK);
+    tn_tensor_view in;
+    REQUIRE(tn_model_input(&model, &in) == TN_OK);
+    memset(in.data, 0x5A, in.bytes);
+    /* Validation happened at load: running a valid model cannot fail. */
+    REQUIRE(tn_model_run(&model) == TN_OK);
+    if (blob->canary != NULL) {
+      tn_status st = tn_model_self_test(&model);
+      REQUIRE(st == TN_OK || st == TN_ERR_SELFTEST);
+    }
+    free(arena);
+  }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

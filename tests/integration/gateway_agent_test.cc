@@ -1,5 +1,6 @@
 // Gateway + agents on 127.0.0.1: enrollment, sessions, presence, restarts,
 // and every refusal the security model promises.
+#include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "agent/bridge/bridge.h"
+#include "agent/outbox/outbox.h"
 #include "agent/session/credentials.h"
 #include "agent/session/gateway_client.h"
 #include "agent/session/gateway_session.h"
@@ -267,7 +269,7 @@ TEST_F(GatewayAgentTest, CertificateFromAnotherCaIsRefused) {
   auto cert = (*foreign)->SignClientCsr(*csr, real->device_id,
                                         std::chrono::hours(24), *clock_);
   ASSERT_TRUE(cert.ok());
-  agent::Credentials fake{real->device_id, *key, cert->pem, gw_->ca_pem()};
+  agent::Credentials fake{real->device_id, *key, cert->pem, gw_->ca_pem(), ""};
   auto stub = v1::AgentService::NewStub(agent::MakeChannel(Endpoint(), &fake));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -564,6 +566,102 @@ TEST_F(GatewayAgentTest, BridgesOverVirtualNodesEnrollAndKeepTheirIdentities) {
     return lonely->state() == agent::BridgeState::kEnrollmentRefused;
   }));
   bridges.push_back(lonely);
+  stop_all(bridges);
+  blocking.join();
+}
+
+// Sealed telemetry from virtual nodes through bridges, the outbox and the
+// gateway; an agent cut off from the gateway and restarted delivers every
+// record exactly once.
+TEST_F(GatewayAgentTest,
+       TelemetryIsDeliveredExactlyOnceAcrossOutagesAndRestarts) {
+  auto tokens = gw_->CreateEnrollmentTokens(2);
+  boost::asio::thread_pool blocking(2);
+  auto outbox_path = dir_.path() / "agent" / "outbox.db";
+  auto make = [&](int i, const std::string& token, agent::Outbox* outbox) {
+    agent::BridgeOptions bo;
+    bo.name = "tnode" + std::to_string(i);
+    bo.credentials_dir = dir_.path() / bo.name / "credentials";
+    bo.endpoint = Endpoint();
+    bo.bootstrap_token = token;
+    bo.initial_backoff = std::chrono::milliseconds(50);
+    bo.max_backoff = std::chrono::milliseconds(200);
+    bo.outbox = outbox;
+    auto node_dir = dir_.path() / bo.name / "node";
+    return agent::Bridge::Create(
+        io_, bo,
+        [node_dir](agent::Strand strand) {
+          agent::VirtualNodeOptions vo;
+          vo.state_dir = node_dir;
+          vo.telemetry_interval = std::chrono::milliseconds(100);
+          return std::move(agent::MakeVirtualNodeTransport(strand, vo)).value();
+        },
+        &blocking);
+  };
+  auto stop_all = [](std::vector<std::shared_ptr<agent::Bridge>>& bridges) {
+    for (auto& b : bridges) {
+      std::promise<void> done;
+      b->Stop([&] { done.set_value(); });
+      done.get_future().wait();
+    }
+    bridges.clear();
+  };
+  auto stored = [&]() -> uint64_t {
+    auto stub = gw_->FleetStub();
+    v1::QueryTelemetryRequest q;
+    q.set_metric("records");
+    q.set_aggregation(v1::AGGREGATION_COUNT);
+    q.mutable_start()->set_seconds(0);
+    *q.mutable_end() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    q.mutable_end()->set_seconds(q.end().seconds() + 3600);
+    v1::QueryTelemetryResponse r;
+    auto ctx = TestGateway::Ctx(gw_->admin_token());
+    grpc::Status st = stub->QueryTelemetry(ctx.get(), q, &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return r.points_size() ? static_cast<uint64_t>(r.points(0).value()) : 0;
+  };
+
+  uint64_t appended = 0;
+  {
+    auto outbox = agent::Outbox::Open({outbox_path});
+    ASSERT_TRUE(outbox.ok());
+    std::vector<std::shared_ptr<agent::Bridge>> bridges;
+    for (int i = 0; i < 2; ++i)
+      bridges.push_back(make(i, tokens[i], outbox->get()));
+    for (auto& b : bridges) b->Start();
+    ASSERT_TRUE(WaitFor([&] {
+      return bridges[0]->keys_provisioned() >= 1 &&
+             bridges[1]->keys_provisioned() >= 1;
+    }));
+    ASSERT_TRUE(WaitFor([&] { return stored() >= 6; }));
+
+    // The gateway goes away; the nodes keep reporting into the outbox.
+    uint16_t port = gw_->gateway().grpc_port();
+    gw_.reset();
+    uint64_t held = (*outbox)->stats().records;
+    ASSERT_TRUE(
+        WaitFor([&] { return (*outbox)->stats().records >= held + 6; }));
+    // The agent restarts.
+    stop_all(bridges);
+    appended = (*outbox)->stats().appended;
+    EXPECT_GT((*outbox)->stats().records, 0u);
+    outbox->reset();
+    gw_ = std::make_unique<TestGateway>(dir_.path() / "gw", clock_.get(),
+                                        std::chrono::milliseconds(200), port);
+  }
+  auto outbox = agent::Outbox::Open({outbox_path});
+  ASSERT_TRUE(outbox.ok());
+  EXPECT_GT((*outbox)->stats().records, 0u);  // survived the restart
+  std::vector<std::shared_ptr<agent::Bridge>> bridges;
+  for (int i = 0; i < 2; ++i) bridges.push_back(make(i, "", outbox->get()));
+  for (auto& b : bridges) b->Start();
+  // Everything ever accepted by the agent reaches the gateway exactly once:
+  // at some moment the outbox is empty and the gateway holds as many
+  // records as the agent ever accepted.
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = (*outbox)->stats();
+    return s.records == 0 && stored() == appended + s.appended;
+  }));
   stop_all(bridges);
   blocking.join();
 }

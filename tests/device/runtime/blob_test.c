@@ -13,8 +13,8 @@ static size_t g_size;
 static fixture_model g_model;
 
 static int tensor_equal(const tn_tensor_desc* a, const tn_tensor_desc* b) {
-  return a->dtype == b->dtype && a->h == b->h && a->w == b->w &&
-         a->c == b->c && memcmp(&a->scale, &b->scale, sizeof(float)) == 0 &&
+  return a->dtype == b->dtype && a->h == b->h && a->w == b->w && a->c == b->c &&
+         memcmp(&a->scale, &b->scale, sizeof(float)) == 0 &&
          a->zero_point == b->zero_point;
 }
 
@@ -96,8 +96,9 @@ static void check_round_trip(fixture_model* m, int with_canary) {
     TN_CHECK_EQ(tile.tile_c, m->tiles[i].tile_c);
     TN_CHECK_EQ(tile.l1_bytes, m->tiles[i].l1_bytes);
   }
-  TN_CHECK_STATUS(tn_blob_tensor(&blob, blob.tensor_count, &(tn_tensor_desc){0}),
-                  TN_ERR_ARG);
+  TN_CHECK_STATUS(
+      tn_blob_tensor(&blob, blob.tensor_count, &(tn_tensor_desc){0}),
+      TN_ERR_ARG);
   TN_CHECK_EQ(blob.weights_size, m->weights_size);
   TN_CHECK(memcmp(blob.weights, m->weights, m->weights_size) == 0);
   TN_CHECK_EQ(blob.quant_size, 4u * m->quant_words);
@@ -291,8 +292,7 @@ TN_TEST(signature_slot_and_hook) {
                   TN_ERR_BLOB_SIGNATURE);
   TN_CHECK_STATUS(tn_blob_parse(g_blob, size, NULL, &blob), TN_OK);
   TN_CHECK_STATUS(tn_blob_signature_get(&blob, &got), TN_ERR_NOT_FOUND);
-  TN_CHECK_STATUS(tn_blob_set_signature(g_blob, size, &sig),
-                  TN_ERR_NOT_FOUND);
+  TN_CHECK_STATUS(tn_blob_set_signature(g_blob, size, &sig), TN_ERR_NOT_FOUND);
 }
 
 TN_TEST(target_and_rollback_options) {
@@ -307,8 +307,7 @@ TN_TEST(target_and_rollback_options) {
   opt.expected_target = TN_TARGET_HOST;
   TN_CHECK_STATUS(tn_blob_parse(g_blob, size, &opt, &blob), TN_OK);
   opt.expected_target = TN_TARGET_GAP9;
-  TN_CHECK_STATUS(tn_blob_parse(g_blob, size, &opt, &blob),
-                  TN_ERR_BLOB_TARGET);
+  TN_CHECK_STATUS(tn_blob_parse(g_blob, size, &opt, &blob), TN_ERR_BLOB_TARGET);
   opt.expected_target = TN_TARGET_UNSPECIFIED;
   opt.min_rollback_counter = 2;
   TN_CHECK_STATUS(tn_blob_parse(g_blob, size, &opt, &blob), TN_OK);

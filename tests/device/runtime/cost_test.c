@@ -67,8 +67,8 @@ TN_TEST(tiled_layer_overlaps_transfers) {
   TN_CHECK_EQ(c.tiles, 8);
   /* Input slab: (8 - 1) * 1 + 3 = 10 rows of 32 x 16, per tile; weights and
    * quant once per channel tile; output once. */
-  uint64_t bytes = 8ull * (10 * 32 * 16) + 2ull * (8 * 144 + 8 * 12) +
-                   32ull * 32 * 16;
+  uint64_t bytes =
+      8ull * (10 * 32 * 16) + 2ull * (8 * 144 + 8 * 12) + 32ull * 32 * 16;
   TN_CHECK_EQ(c.transfer_bytes, bytes);
   uint64_t compute = ceil_div(c.macs * 1000, 15500);
   uint64_t transfer = ceil_div(bytes * 1000, 8000);

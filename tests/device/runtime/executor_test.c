@@ -108,13 +108,16 @@ static void ref_op(const fixture_model* m, uint32_t index, int8_t* const* t) {
                   ix >= (int32_t)xi->w) {
                 continue;
               }
-              const int8_t* px = x + ((uint32_t)iy * xi->w + (uint32_t)ix) * xi->c;
+              const int8_t* px =
+                  x + ((uint32_t)iy * xi->w + (uint32_t)ix) * xi->c;
               uint32_t tap = ky * op->kernel_w + kx;
               if (op->type == TN_OP_CONV2D) {
                 for (uint32_t ic = 0; ic < xi->c; ++ic) {
-                  acc += (int64_t)(px[ic] - zx) *
-                         weight(m, op, (oc * op->kernel_h * op->kernel_w + tap) *
-                                           xi->c + ic);
+                  acc +=
+                      (int64_t)(px[ic] - zx) *
+                      weight(m, op,
+                             (oc * op->kernel_h * op->kernel_w + tap) * xi->c +
+                                 ic);
                 }
               } else if (op->type == TN_OP_DWCONV2D) {
                 acc += (int64_t)(px[oc] - zx) * weight(m, op, tap * xi->c + oc);
@@ -146,8 +149,8 @@ static void ref_op(const fixture_model* m, uint32_t index, int8_t* const* t) {
 }
 
 /* FP32 reference of the tail ops, sums ascending from +0 then bias. */
-static void ref_tail_op(const fixture_model* m, uint32_t index,
-                        float* const* t, int8_t* const* q8) {
+static void ref_tail_op(const fixture_model* m, uint32_t index, float* const* t,
+                        int8_t* const* q8) {
   const tn_op_desc* op = &m->ops[index];
   const tn_tensor_desc* xi = &m->tensors[op->input0];
   const tn_tensor_desc* yo = &m->tensors[op->output];
@@ -182,7 +185,9 @@ static void ref_tail_op(const fixture_model* m, uint32_t index,
           for (uint32_t ky = 0; ky < op->kernel_h; ++ky) {
             for (uint32_t kx = 0; kx < op->kernel_w; ++kx) {
               s += x[((oy * op->stride_h + ky) * xi->w + ox * op->stride_w +
-                      kx) * xi->c + c];
+                      kx) *
+                         xi->c +
+                     c];
             }
           }
           y[(oy * yo->w + ox) * yo->c + c] =
@@ -229,10 +234,10 @@ static void random_input(int8_t* x, uint32_t n, uint64_t seed) {
 static tn_status load(tn_target target, const tn_plan_options* plan_options,
                       const void* canary_in, const void* canary_out,
                       tn_blob* blob) {
-  tn_status st = tn_plan_memory(&g_model.graph,
-                                g_model.has_tail ? &g_model.tail : NULL,
-                                target, plan_options, g_model.placements,
-                                g_model.tiles, &g_model.plan, &g_model.report);
+  tn_status st =
+      tn_plan_memory(&g_model.graph, g_model.has_tail ? &g_model.tail : NULL,
+                     target, plan_options, g_model.placements, g_model.tiles,
+                     &g_model.plan, &g_model.report);
   if (st != TN_OK) return st;
   st = fx_build(&g_model, target, 0, canary_in, canary_out, g_blob,
                 sizeof(g_blob), &g_size);
@@ -281,7 +286,8 @@ TN_TEST(golden_conv_relu_pool_fc) {
    * positive and the logits differ. */
   const int8_t* conv = g_ref8[1];
   int positive = 0;
-  for (int i = 0; i < 640; ++i) positive += conv[i] > g_model.tensors[1].zero_point;
+  for (int i = 0; i < 640; ++i)
+    positive += conv[i] > g_model.tensors[1].zero_point;
   TN_CHECK(positive > 50);
 }
 
@@ -337,11 +343,11 @@ static void tiling_model(fixture_model* m) {
   uint16_t b = fx_conv(m, TN_OP_DWCONV2D, a, 10, 3, 1, 1, 2, -128, 127);
   uint16_t c = fx_conv(m, TN_OP_PWCONV, b, 10, 1, 1, 0, 4, -128, 127);
   uint16_t d = fx_add(m, a, c);
-  uint16_t e = fx_pool(m, TN_OP_MAXPOOL, d, 3, 2, 1);
-  uint16_t f = fx_conv(m, TN_OP_CONV2D, e, 7, 3, 2, 1, 8, -128, 127);
-  uint16_t g = fx_pool(m, TN_OP_AVGPOOL, f, 2, 1, 0);
-  uint16_t h = fx_global_avgpool(m, g);
-  uint16_t y = fx_fc(m, h, 9, 4);
+  uint16_t e = fx_pool(m, TN_OP_AVGPOOL, d, 3, 1, 1);
+  uint16_t g = fx_global_avgpool(m, e);
+  uint16_t f = fx_pool(m, TN_OP_MAXPOOL, e, 2, 2, 0);
+  uint16_t h = fx_fc(m, f, 10, 4);
+  uint16_t y = fx_add(m, h, g);
   fx_finish(m, y);
 }
 
@@ -349,18 +355,16 @@ TN_TEST(tiled_equals_untiled) {
   tiling_model(&g_model);
   tn_plan_options opt;
   memset(&opt, 0, sizeof(opt));
-  opt.l1_budget = 900;
+  opt.l1_budget = 1500;
   tn_blob blob;
   TN_REQUIRE(load(TN_TARGET_GAP8, &opt, NULL, NULL, &blob) == TN_OK);
-  /* Every tileable layer really is tiled. */
-  uint32_t tiled_ops = 0;
-  for (uint32_t i = 0; i < g_model.graph.op_count; ++i) {
+  /* Every op but the last (a tiny add) is split into several tiles: each
+   * kind of tileable op goes through the tile path. */
+  for (uint32_t i = 0; i + 1 < g_model.graph.op_count; ++i) {
     const tn_tensor_desc* out = &g_model.tensors[g_model.ops[i].output];
-    if (g_model.tiles[i].tile_h < out->h || g_model.tiles[i].tile_c < out->c) {
-      ++tiled_ops;
-    }
+    TN_CHECK(g_model.tiles[i].tile_h < out->h ||
+             g_model.tiles[i].tile_c < out->c);
   }
-  TN_CHECK(tiled_ops >= 7);
   tn_model whole, tiled;
   TN_REQUIRE(start(&whole, &blob, 0, g_arena) == TN_OK);
   TN_REQUIRE(start(&tiled, &blob, 1, g_arena2) == TN_OK);
@@ -463,7 +467,8 @@ TN_TEST(tail_trains_in_place_with_the_train_room) {
   TN_REQUIRE(tn_tail_buffer_sizes(&tail, &sizes) == TN_OK);
   TN_CHECK_EQ(sizes.params, 4u * params_n);
   static float grads[4096], acts[4096], scratch[4096];
-  TN_REQUIRE(sizes.grads <= sizeof(grads) && sizes.activations <= sizeof(acts) &&
+  TN_REQUIRE(sizes.grads <= sizeof(grads) &&
+             sizes.activations <= sizeof(acts) &&
              sizes.scratch <= sizeof(scratch));
   tn_tail_buffers buf = {params, grads, NULL, acts, scratch, sizes};
   TN_REQUIRE(tn_tail_bind(&tail, &buf) == TN_OK);
@@ -471,20 +476,21 @@ TN_TEST(tail_trains_in_place_with_the_train_room) {
   int8_t x[240];
   random_input(x, sizeof(x), 8);
   TN_REQUIRE(infer(&model, x) == TN_OK);
-  tn_tensor_view out, deq;
+  tn_tensor_view out;
   TN_REQUIRE(tn_model_output(&model, &out) == TN_OK);
-  TN_REQUIRE(tn_model_tail_layer(&model, 0, &v) == TN_OK);
-  deq.data = v.input; /* the dequantized cut */
+  static float latent[160];
+  TN_CHECK_STATUS(tn_model_cut_f32(&model, latent, 10),
+                  TN_ERR_BUFFER_TOO_SMALL);
+  TN_REQUIRE(tn_model_cut_f32(&model, latent, 160) == TN_OK);
   const float* logits = NULL;
-  TN_REQUIRE(tn_tail_forward(&tail, (const float*)deq.data, &logits) == TN_OK);
+  TN_REQUIRE(tn_tail_forward(&tail, latent, &logits) == TN_OK);
   TN_CHECK(memcmp(logits, out.data, 16) == 0);
 
   /* One SGD step through the train room changes what the executor runs. */
   float before[4];
   memcpy(before, out.data, sizeof(before));
   TN_REQUIRE(tn_tail_zero_grad(&tail) == TN_OK);
-  TN_REQUIRE(tn_tail_train_sample(&tail, (const float*)deq.data, 2, NULL) ==
-             TN_OK);
+  TN_REQUIRE(tn_tail_train_sample(&tail, latent, 2, NULL) == TN_OK);
   tn_sgd_params sgd = {0.5f, 0.0f, 0.0f, 0.0f, 1.0f};
   TN_REQUIRE(tn_tail_step(&tail, &sgd, NULL) == TN_OK);
   TN_REQUIRE(tn_model_run_tail(&model) == TN_OK);
@@ -526,8 +532,8 @@ TN_TEST(arena_contract) {
   TN_REQUIRE(load(TN_TARGET_GAP9, NULL, NULL, NULL, &blob) == TN_OK);
   size_t need = 0;
   TN_REQUIRE(tn_model_arena_size(&blob, NULL, &need) == TN_OK);
-  TN_CHECK(need >= blob.l2_arena_bytes + blob.quant_size +
-                       blob.tail_param_bytes);
+  TN_CHECK(need >=
+           blob.l2_arena_bytes + blob.quant_size + blob.tail_param_bytes);
   tn_model model;
   TN_CHECK_STATUS(tn_model_init(&model, &blob, g_arena, need - 1, NULL),
                   TN_ERR_BUFFER_TOO_SMALL);

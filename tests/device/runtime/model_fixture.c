@@ -64,8 +64,9 @@ static void fill_weighted(fixture_model* m, tn_op_desc* op, uint32_t rows,
                           uint32_t red) {
   int32_t lo = op->weight_bits == 8 ? -128 : op->weight_bits == 4 ? -8 : -2;
   int32_t hi = -lo - 1;
-  float w_std = op->weight_bits == 8 ? 74.0f : op->weight_bits == 4 ? 4.6f
-                                                                    : 1.1f;
+  float w_std = op->weight_bits == 8   ? 74.0f
+                : op->weight_bits == 4 ? 4.6f
+                                       : 1.1f;
   uint32_t count = rows * red;
   op->weights_offset = m->weights_size;
   op->weights_size = (count * op->weight_bits + 7u) / 8u;
@@ -150,8 +151,8 @@ uint16_t fx_pool(fixture_model* m, uint8_t type, uint16_t in, uint8_t k,
   const tn_tensor_desc* x = &m->tensors[in];
   uint32_t oh = (x->h + 2u * pad - k) / stride + 1u;
   uint32_t ow = (x->w + 2u * pad - k) / stride + 1u;
-  uint16_t out = fx_tensor(m, TN_DTYPE_INT8, oh, ow, x->c, x->scale,
-                           x->zero_point);
+  uint16_t out =
+      fx_tensor(m, TN_DTYPE_INT8, oh, ow, x->c, x->scale, x->zero_point);
   tn_op_desc* op = new_op(m, type, in);
   op->output = out;
   op->kernel_h = op->kernel_w = k;
@@ -298,8 +299,8 @@ void fx_finish(fixture_model* m, uint16_t out) {
 }
 
 tn_status fx_plan(fixture_model* m, tn_target target) {
-  return tn_plan_memory(&m->graph, m->has_tail ? &m->tail : NULL, target,
-                        NULL, m->placements, m->tiles, &m->plan, &m->report);
+  return tn_plan_memory(&m->graph, m->has_tail ? &m->tail : NULL, target, NULL,
+                        m->placements, m->tiles, &m->plan, &m->report);
 }
 
 tn_status fx_build(fixture_model* m, tn_target target, int reserve_signature,
@@ -308,14 +309,16 @@ tn_status fx_build(fixture_model* m, tn_target target, int reserve_signature,
   tn_blob_header_desc h;
   memset(&h, 0, sizeof(h));
   h.target = target;
-  for (uint32_t i = 0; i < TN_BLOB_MODEL_ID_SIZE; ++i) h.model_id[i] = (uint8_t)i;
+  for (uint32_t i = 0; i < TN_BLOB_MODEL_ID_SIZE; ++i)
+    h.model_id[i] = (uint8_t)i;
   h.model_version = 3;
   h.rollback_counter = 2;
   tn_blob_builder b;
   tn_status st = tn_blob_builder_init(&b, &h);
   if (st == TN_OK) st = tn_blob_builder_set_graph(&b, &m->graph);
   if (st == TN_OK) st = tn_blob_builder_set_plan(&b, &m->plan);
-  if (st == TN_OK) st = tn_blob_builder_set_weights(&b, m->weights, m->weights_size);
+  if (st == TN_OK)
+    st = tn_blob_builder_set_weights(&b, m->weights, m->weights_size);
   if (st == TN_OK) st = tn_blob_builder_set_quant(&b, m->quant, m->quant_words);
   if (st == TN_OK && m->has_tail) st = tn_blob_builder_set_tail(&b, &m->tail);
   if (st == TN_OK && canary_in != NULL) {
@@ -324,7 +327,8 @@ tn_status fx_build(fixture_model* m, tn_target target, int reserve_signature,
     const tn_tensor_desc* ti = &m->tensors[m->graph.input_tensor];
     const tn_tensor_desc* to = &m->tensors[m->graph.output_tensor];
     in_bytes = ti->h * ti->w * ti->c;
-    out_bytes = to->h * to->w * to->c * (to->dtype == TN_DTYPE_FLOAT32 ? 4u : 1u);
+    out_bytes =
+        to->h * to->w * to->c * (to->dtype == TN_DTYPE_FLOAT32 ? 4u : 1u);
     st = tn_blob_builder_set_canary(&b, canary_in, in_bytes, canary_out,
                                     out_bytes);
   }
@@ -336,7 +340,8 @@ tn_status fx_build(fixture_model* m, tn_target target, int reserve_signature,
     tn_blob_metadata meta = {cost.macs, cost.cycles, cost.energy_pj};
     if (st == TN_OK) st = tn_blob_builder_set_metadata(&b, &meta);
   }
-  if (st == TN_OK && reserve_signature) st = tn_blob_builder_reserve_signature(&b);
+  if (st == TN_OK && reserve_signature)
+    st = tn_blob_builder_reserve_signature(&b);
   if (st == TN_OK) st = tn_blob_builder_finish(&b, out, capacity, written);
   return st;
 }
@@ -365,8 +370,8 @@ void fx_ds_cnn(fixture_model* m, uint64_t seed, int with_tail) {
   fx_init(m, seed, 49, 10, 1);
   /* conv 10x4, stride 2, "same" padding: 49x10 -> 25x5x64. */
   fx_window w1 = {10, 4, 2, 2, 1, 1, 4, 5, 1, 1};
-  uint16_t x = fx_conv_rect(m, TN_OP_CONV2D, m->graph.input_tensor, 64, &w1, 8,
-                            0, 127);
+  uint16_t x =
+      fx_conv_rect(m, TN_OP_CONV2D, m->graph.input_tensor, 64, &w1, 8, 0, 127);
   m->ops[m->graph.op_count - 1].act_min = (int8_t)m->tensors[x].zero_point;
   for (int i = 0; i < 4; ++i) {
     x = fx_conv(m, TN_OP_DWCONV2D, x, 64, 3, 1, 1, 8, 0, 127);

@@ -11,6 +11,10 @@
 #include "base/tn_rng.h"
 #include "runtime/tn_runtime.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FX_MAX_TENSORS 64
 #define FX_MAX_OPS 64
 #define FX_MAX_WEIGHTS 65536
@@ -96,5 +100,9 @@ void fx_small_cnn(fixture_model* m, uint64_t seed, int with_tail);
  * ReLU), global average pool, FC to 12 classes (int8, or the FP32 tail
  * with_tail: the pooled 64-vector is the cut). About 2.7 M MACs. */
 void fx_ds_cnn(fixture_model* m, uint64_t seed, int with_tail);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TESTS_DEVICE_RUNTIME_MODEL_FIXTURE_H_ */

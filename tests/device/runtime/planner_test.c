@@ -55,8 +55,7 @@ static void big_layer(fixture_model* m) {
 
 /* Lifetimes computed from the description: [producer, last reader]; the
  * input starts at 0, the output and the cut end at op_count. */
-static void lifetimes(const fixture_model* m, uint32_t* first,
-                      uint32_t* last) {
+static void lifetimes(const fixture_model* m, uint32_t* first, uint32_t* last) {
   for (uint32_t t = 0; t < m->graph.tensor_count; ++t) first[t] = last[t] = 0;
   for (uint32_t i = 0; i < m->graph.op_count; ++i) {
     const tn_op_desc* op = &m->ops[i];
@@ -180,9 +179,8 @@ static void digest_plan(const char* label, const fixture_model* m) {
 
 static void build_and_parse(fixture_model* m, tn_target target) {
   size_t size = 0;
-  TN_CHECK_STATUS(fx_build(m, target, 0, NULL, NULL, g_blob, sizeof(g_blob),
-                           &size),
-                  TN_OK);
+  TN_CHECK_STATUS(
+      fx_build(m, target, 0, NULL, NULL, g_blob, sizeof(g_blob), &size), TN_OK);
 }
 
 TN_TEST(ds_cnn_on_every_target) {
@@ -271,30 +269,29 @@ TN_TEST(budget_failures_report_overshoot) {
   memset(&opt, 0, sizeof(opt));
   opt.l2_budget = required - 100u;
   tn_plan_report rep;
-  TN_CHECK_STATUS(tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
-                                 g_model.placements, g_model.tiles,
-                                 &g_model.plan, &rep),
-                  TN_ERR_MEMORY_BUDGET);
+  TN_CHECK_STATUS(
+      tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
+                     g_model.placements, g_model.tiles, &g_model.plan, &rep),
+      TN_ERR_MEMORY_BUDGET);
   TN_CHECK_EQ(rep.failed_level, TN_MEM_L2);
   TN_CHECK_EQ(rep.overshoot_bytes, 100);
   TN_CHECK_EQ(rep.l2_required, required);
   opt.l2_budget = required;
-  TN_CHECK_STATUS(tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
-                                 g_model.placements, g_model.tiles,
-                                 &g_model.plan, &rep),
-                  TN_OK);
+  TN_CHECK_STATUS(
+      tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
+                     g_model.placements, g_model.tiles, &g_model.plan, &rep),
+      TN_OK);
 
   /* An L1 budget below the smallest tile of the first layer. */
   memset(&opt, 0, sizeof(opt));
   opt.l1_budget = 100;
   uint32_t smallest = 0;
-  TN_CHECK_STATUS(tn_tile_l1_bytes(&g_model.graph, 0, 1, 1, &smallest),
-                  TN_OK);
+  TN_CHECK_STATUS(tn_tile_l1_bytes(&g_model.graph, 0, 1, 1, &smallest), TN_OK);
   TN_CHECK(smallest > 100u);
-  TN_CHECK_STATUS(tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
-                                 g_model.placements, g_model.tiles,
-                                 &g_model.plan, &rep),
-                  TN_ERR_MEMORY_BUDGET);
+  TN_CHECK_STATUS(
+      tn_plan_memory(&g_model.graph, NULL, TN_TARGET_GAP9, &opt,
+                     g_model.placements, g_model.tiles, &g_model.plan, &rep),
+      TN_ERR_MEMORY_BUDGET);
   TN_CHECK_EQ(rep.failed_level, TN_MEM_L1);
   TN_CHECK_EQ(rep.failed_op, 0);
   TN_CHECK_EQ(rep.overshoot_bytes, smallest - 100u);
@@ -323,8 +320,21 @@ TN_TEST(malformed_graphs_are_refused) {
   g_model.tensors[1].h = 15; /* conv output shape wrong */
   TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_GAP9), TN_ERR_BLOB_SHAPE);
   residual(&g_model);
-  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_UNSPECIFIED),
-                  TN_ERR_BLOB_TARGET);
+  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_UNSPECIFIED), TN_ERR_BLOB_TARGET);
+  /* Limits of the kernels: a reduction above 16384, a global pooling
+   * window above 65536 pixels. */
+  fx_init(&g_model, 25, 1, 1, 16385);
+  fx_finish(&g_model, fx_fc(&g_model, g_model.graph.input_tensor, 1, 8));
+  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_HOST), TN_ERR_BLOB_SHAPE);
+  fx_init(&g_model, 25, 1, 1, 16384);
+  fx_finish(&g_model, fx_fc(&g_model, g_model.graph.input_tensor, 1, 8));
+  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_HOST), TN_OK);
+  fx_init(&g_model, 26, 300, 300, 1);
+  fx_finish(&g_model, fx_global_avgpool(&g_model, g_model.graph.input_tensor));
+  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_HOST), TN_ERR_BLOB_SHAPE);
+  fx_init(&g_model, 26, 256, 256, 1);
+  fx_finish(&g_model, fx_global_avgpool(&g_model, g_model.graph.input_tensor));
+  TN_CHECK_STATUS(fx_plan(&g_model, TN_TARGET_HOST), TN_OK);
 }
 
 int main(void) {

@@ -405,6 +405,63 @@ TN_TEST(quantization) {
   TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
 }
 
+TN_TEST(op_specific_quantization) {
+  /* The every-op model: conv, dw, pw, add (op 3), avgpool, global pool,
+   * reshape, fc, softmax (op 8), cut, fc_f32. */
+  fixture_model* m = &g_model;
+  fx_init(m, 12, 9, 9, 4);
+  uint16_t a =
+      fx_conv(m, TN_OP_CONV2D, m->graph.input_tensor, 8, 3, 2, 1, 4, -128, 127);
+  uint16_t b = fx_conv(m, TN_OP_DWCONV2D, a, 8, 3, 1, 1, 2, -128, 127);
+  uint16_t c = fx_conv(m, TN_OP_PWCONV, b, 8, 1, 1, 0, 8, -128, 127);
+  uint16_t d = fx_add(m, a, c);
+  uint16_t e = fx_pool(m, TN_OP_AVGPOOL, d, 3, 1, 1);
+  uint16_t f = fx_global_avgpool(m, e);
+  uint16_t g = fx_reshape(m, f, 1, 1, 8);
+  uint16_t h = fx_fc(m, g, 5, 8);
+  uint16_t sm = fx_softmax(m, h);
+  uint16_t t = fx_cut(m, sm);
+  fx_finish(m, fx_fc_f32(m, t, 3));
+  TN_REQUIRE(fx_plan(m, TN_TARGET_GAP9) == TN_OK);
+  TN_REQUIRE(fx_build(m, TN_TARGET_GAP9, 0, NULL, NULL, g_good, sizeof(g_good),
+                      &g_size) == TN_OK);
+  TN_REQUIRE(m->ops[3].type == TN_OP_ADD && m->ops[8].type == TN_OP_SOFTMAX);
+  uint8_t* q;
+  fresh();
+  TN_CHECK_STATUS(parse(), TN_OK);
+  /* Bias limit of the kernels: |bias| <= 2^30. */
+  fresh();
+  q = section(TN_SECTION_QUANT);
+  put32(q, 1u << 30);
+  TN_CHECK_STATUS(parse_signed(), TN_OK);
+  put32(q, (1u << 30) + 1u);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  put32(q, 0u - (1u << 30) - 1u);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  /* ADD: an input shift must not shift left; left_shift <= 20. */
+  fresh();
+  q = section(TN_SECTION_QUANT) + get32(op_rec(3) + 32);
+  put32(q + 8, 1);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  fresh();
+  q = section(TN_SECTION_QUANT) + get32(op_rec(3) + 32);
+  put32(q, 21);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  /* SOFTMAX: diff_min <= 0, left shift within [0, 31]. */
+  fresh();
+  q = section(TN_SECTION_QUANT) + get32(op_rec(8) + 32);
+  put32(q + 8, 5);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  fresh();
+  q = section(TN_SECTION_QUANT) + get32(op_rec(8) + 32);
+  put32(q + 4, 32);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+  /* Softmax output quantization is fixed (scale 1/256, zero point -128). */
+  fresh();
+  put32(tensor_rec(sm) + 20, 0);
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_QUANT);
+}
+
 TN_TEST(tail_section) {
   make_good(1);
   TN_REQUIRE(g_size > 0);
@@ -437,15 +494,26 @@ TN_TEST(tail_section) {
   fresh();
   op_rec(3)[0] = TN_OP_CONV2D; /* int8 op after the cut */
   TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_GRAPH);
+  fresh();
+  put32(op_rec(3) + 24, 4); /* tail parameters not packed in op order */
+  TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_GRAPH);
 }
 
 TN_TEST(memory_plan) {
   make_good(0);
   TN_REQUIRE(g_size > 0);
   fresh();
-  /* Conv output placed on its live input. */
-  put32(placement_rec(1) + 4, get32(placement_rec(0) + 4));
+  /* The input (240 bytes) placed inside the conv output (640 bytes), which
+   * is live at the same time: in bounds, aligned, but overlapping. */
+  TN_REQUIRE(get32(placement_rec(0) + 8) <= get32(placement_rec(1) + 8));
+  put32(placement_rec(0) + 4, get32(placement_rec(1) + 4));
   TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_PLAN);
+  /* Bytes may be shared by tensors whose lives do not meet: the FC output
+   * (ops 2..end) inside the conv output (ops 0..1), whose other neighbours
+   * were already disjoint from it. */
+  fresh();
+  put32(placement_rec(3) + 4, get32(placement_rec(1) + 4));
+  TN_CHECK_STATUS(parse_signed(), TN_OK);
   fresh();
   put32(placement_rec(1) + 4, 0x40000000u); /* beyond the arena */
   TN_CHECK_STATUS(parse_signed(), TN_ERR_BLOB_PLAN);
@@ -495,6 +563,7 @@ int main(void) {
       TN_CASE(shapes),
       TN_CASE(data_ranges),
       TN_CASE(quantization),
+      TN_CASE(op_specific_quantization),
       TN_CASE(tail_section),
       TN_CASE(memory_plan),
       TN_CASE(canary_and_metadata),

@@ -3,8 +3,10 @@
  * QEMU): HELLO answered with the node's identity, the same identity after a
  * restart from the same storage, corrupt storage refused, PING/PONG, NACK
  * codes for unsupported, unknown, malformed and wrong-version requests,
- * duplicate requests answered from the cache without running twice, and a
- * byte stream with garbage fed in random chunks.
+ * duplicate requests answered from the cache without running twice, a
+ * byte stream with garbage fed in random chunks, and a node asked for
+ * telemetry refusing to start without a crypto port (sealed telemetry itself
+ * is tested on the host by sim_telemetry_test.c).
  */
 #include <string.h>
 
@@ -561,6 +563,45 @@ TN_TEST(byte_stream_with_garbage_in_random_chunks) {
   }
 }
 
+/* A node that sends telemetry needs the crypto port; without one it refuses
+ * to open and writes nothing. */
+TN_TEST(telemetry_needs_a_crypto_port) {
+  static tn_sim_mem_storage mem;
+  static tn_sim_node node;
+  fake_entropy e = {0x10, 0};
+  tn_sim_config cfg;
+  tn_sim_mem_storage_init(&mem);
+  config_for(&cfg, &mem, &e, TN_TARGET_GAP9);
+  cfg.capabilities = TN_LINK_CAP_TELEMETRY;
+  tn_status st = tn_sim_node_open(&node, &cfg);
+  if (tn_secure_crypto_available()) {
+    TN_CHECK_STATUS(st, TN_OK);
+    TN_CHECK_EQ(node.telemetry, 1);
+  } else {
+    TN_CHECK_STATUS(st, TN_ERR_UNSUPPORTED);
+    TN_CHECK_EQ(mem.writes, 0);
+    TN_CHECK_EQ(e.calls, 0);
+  }
+  /* Without the capability, key requests are not served. */
+  open_default(&node, &mem);
+  tn_link_frame resp;
+  uint8_t rp[TN_LINK_MAX_PAYLOAD];
+  size_t len = exchange(&node, TN_LINK_MSG_KEY_INFO, 0, 9, NULL, 0, &resp, rp);
+  TN_REQUIRE(len > 0);
+  TN_CHECK_EQ(resp.type, TN_LINK_MSG_NACK);
+  tn_link_ack nack;
+  TN_CHECK_STATUS(tn_link_nack_decode(resp.payload, resp.payload_len, &nack),
+                  TN_OK);
+  TN_CHECK_EQ(nack.status, TN_ERR_UNSUPPORTED);
+  const uint8_t* frame = NULL;
+  size_t frame_len = 1;
+  TN_CHECK_STATUS(tn_sim_node_poll(&node, 1000000, &frame, &frame_len), TN_OK);
+  TN_CHECK_EQ(frame_len, 0);
+  /* KEY_INFO_REPLY is a response type: refused as a request. */
+  expect_nack(&node, TN_LINK_MSG_KEY_INFO_REPLY, TN_LINK_FLAG_ACK_REQUESTED, 10,
+              rp, 0, TN_ERR_MSG_TYPE);
+}
+
 TN_TEST(mem_storage_contract) {
   static tn_sim_mem_storage mem;
   tn_sim_mem_storage_init(&mem);
@@ -581,10 +622,12 @@ TN_TEST(mem_storage_contract) {
   TN_CHECK_STATUS(s.read(s.ctx, "a", buf, sizeof(buf), &len), TN_OK);
   TN_CHECK_EQ(len, 10);
   TN_CHECK_EQ(buf[9], 0x3C);
-  TN_CHECK_STATUS(s.write(s.ctx, "b", buf, 1), TN_OK);
-  TN_CHECK_STATUS(s.write(s.ctx, "c", buf, 1), TN_OK);
-  TN_CHECK_STATUS(s.write(s.ctx, "d", buf, 1), TN_OK);
-  TN_CHECK_STATUS(s.write(s.ctx, "e", buf, 1), TN_ERR_STORAGE); /* full */
+  /* Fill every remaining region ("b", "c", ...), then one too many. */
+  char name[2] = {'b', '\0'};
+  for (size_t i = 1; i < TN_SIM_MEM_REGIONS; ++i, ++name[0]) {
+    TN_CHECK_STATUS(s.write(s.ctx, name, buf, 1), TN_OK);
+  }
+  TN_CHECK_STATUS(s.write(s.ctx, name, buf, 1), TN_ERR_STORAGE); /* full */
   TN_CHECK_STATUS(s.write(s.ctx, "a", buf, 0), TN_OK); /* rewrite is fine */
   TN_CHECK_STATUS(s.read(s.ctx, "a", buf, sizeof(buf), &len), TN_OK);
   TN_CHECK_EQ(len, 0);
@@ -600,6 +643,7 @@ int main(void) {
       TN_CASE(ping_and_nack_codes),
       TN_CASE(duplicate_requests_are_not_run_twice),
       TN_CASE(byte_stream_with_garbage_in_random_chunks),
+      TN_CASE(telemetry_needs_a_crypto_port),
       TN_CASE(mem_storage_contract),
   };
   return tn_test_main(cases, TN_ARRAY_SIZE(cases));

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include "server/store/migrations.h"
 #include "common/sqlite_db.h"
+#include "server/store/migrations.h"
 #include "tests/support/test_env.h"
 
 namespace tinyfleet::store {
@@ -47,7 +47,7 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, EnrollConsumesTokenOnceAndSurvivesReopen) {
   {
     auto s = Open();
-    EXPECT_EQ(s->schema_version(), 1);
+    EXPECT_EQ(s->schema_version(), 2);
     ASSERT_TRUE(s->enrollment_tokens().Create({Token("et-1", 1000)}).ok());
     auto d = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 10,
                                                      Device("dev-1"));
@@ -192,9 +192,10 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndMigrationsApplyOnce) {
     static const Migration kTwo[] = {
         {1, "one", "CREATE TABLE a (x INTEGER)"},
         {2, "two", "CREATE TABLE b (y INTEGER)"},
+        {100, "far future", "CREATE TABLE z (y INTEGER)"},
     };
-    EXPECT_EQ(*Migrate(**db, kTwo, 0), 2);
-    EXPECT_EQ(*Migrate(**db, kTwo, 0), 2);  // idempotent
+    EXPECT_EQ(*Migrate(**db, std::span(kTwo, 2), 0), 2);
+    EXPECT_EQ(*Migrate(**db, std::span(kTwo, 2), 0), 2);  // idempotent
     // A failing migration leaves the version where it was.
     static const Migration kBad[] = {
         {1, "one", "CREATE TABLE a (x INTEGER)"},
@@ -202,7 +203,8 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndMigrationsApplyOnce) {
         {3, "bad", "CREATE TABLE c (; nonsense"},
     };
     EXPECT_FALSE(Migrate(**db, kBad, 0).ok());
-    EXPECT_EQ(*Migrate(**db, kTwo, 0), 2);
+    EXPECT_EQ(*Migrate(**db, std::span(kTwo, 2), 0), 2);
+    EXPECT_EQ(*Migrate(**db, kTwo, 0), 100);
   }
   // The project's store refuses a database from a newer gateway.
   auto s = OpenSqliteStore({path}, clock_);
