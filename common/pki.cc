@@ -210,6 +210,20 @@ Result<std::string> GenerateEcPrivateKey() {
   return KeyToPem(key.get());
 }
 
+Result<std::string> EcPublicPoint(const std::string& key_pem) {
+  TF_ASSIGN_OR_RETURN(KeyPtr key, ReadPrivateKey(key_pem));
+  if (!IsP256(key.get())) return InvalidArgumentError("key is not EC P-256");
+  unsigned char buf[133];
+  size_t len = 0;
+  if (!EVP_PKEY_get_octet_string_param(key.get(),
+                                       OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, buf,
+                                       sizeof(buf), &len) ||
+      len != 65 || buf[0] != 0x04) {
+    return InternalError(SslError("cannot read the public point"));
+  }
+  return std::string(reinterpret_cast<char*>(buf), len);
+}
+
 Result<std::string> CreateCsr(const std::string& key_pem,
                               const std::string& common_name) {
   TF_ASSIGN_OR_RETURN(KeyPtr key, ReadPrivateKey(key_pem));

@@ -25,6 +25,10 @@ namespace tinyfleet::pki {
 // A new EC P-256 private key, PKCS#8 PEM.
 Result<std::string> GenerateEcPrivateKey();
 
+// The uncompressed public point (65 bytes: 0x04 || X || Y) of an EC P-256
+// private key.
+Result<std::string> EcPublicPoint(const std::string& key_pem);
+
 // A PKCS#10 CSR for `key_pem`, subject CN=`common_name`, signed with SHA-256.
 Result<std::string> CreateCsr(const std::string& key_pem,
                               const std::string& common_name);

@@ -74,7 +74,11 @@ typedef enum tn_status {
   /* Storage and OTA (160..191). */
   TN_ERR_STORAGE = 160,        /* non-volatile storage read/write failed */
   TN_ERR_SLOT = 161,           /* slot state does not allow the operation */
-  TN_ERR_SELFTEST = 162        /* activated model failed its self-test */
+  TN_ERR_SELFTEST = 162,       /* activated model failed its self-test */
+  TN_ERR_OTA_OFFSET = 163,     /* chunk leaves a gap or runs past the end */
+  TN_ERR_OTA_SIZE = 164,       /* artifact does not fit the slot */
+  TN_ERR_OTA_INCOMPLETE = 165, /* commit before every byte arrived */
+  TN_ERR_OTA_TRIAL_RESET = 166 /* node reset while a slot was on trial */
 } tn_status;
 
 /* Returns a static, human-readable name for a status ("TN_ERR_FRAME_CRC").

@@ -49,6 +49,10 @@ const char* tn_status_str(tn_status status) {
     TN_NAME(TN_ERR_STORAGE);
     TN_NAME(TN_ERR_SLOT);
     TN_NAME(TN_ERR_SELFTEST);
+    TN_NAME(TN_ERR_OTA_OFFSET);
+    TN_NAME(TN_ERR_OTA_SIZE);
+    TN_NAME(TN_ERR_OTA_INCOMPLETE);
+    TN_NAME(TN_ERR_OTA_TRIAL_RESET);
 #undef TN_NAME
   }
   return "TN_ERR_UNKNOWN";

@@ -61,8 +61,10 @@ extern "C" {
 #define TN_KWS_LOG_FLOOR 1e-6f
 /* int8 quantization of the features: c ~= TN_KWS_S8_SCALE * (q - zp), range
  * [-88.0, 39.5]. It holds c0 of digital silence (-87.38) and everything the
- * large synthetic set produces (c0 up to 34.9, c1..c9 within +-33) without
- * clipping; c0 of louder input saturates. docs/formats/dataset.md. */
+ * large synthetic set produces (c0 up to 33.2, c1..c9 in [-29.0, 38.4])
+ * without clipping; louder input saturates. The scale is a power of two,
+ * so c / scale is exact and q is the exact rounding of c.
+ * docs/formats/dataset.md. */
 #define TN_KWS_S8_SCALE 0.5f
 #define TN_KWS_S8_ZERO_POINT 48
 

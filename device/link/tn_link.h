@@ -69,9 +69,12 @@ typedef enum tn_link_msg_type {
   TN_LINK_MSG_MODEL_BEGIN = 0x20,    /* agent -> node, start a transfer */
   TN_LINK_MSG_MODEL_CHUNK = 0x21,    /* agent -> node, bytes at an offset */
   TN_LINK_MSG_MODEL_COMMIT = 0x22,   /* agent -> node, verify and store */
+  TN_LINK_MSG_MODEL_STATUS = 0x23,   /* agent -> node, transfer and slots */
+  TN_LINK_MSG_MODEL_STATUS_REPLY = 0x24, /* response to MODEL_STATUS */
   TN_LINK_MSG_ACTIVATE = 0x28,       /* agent -> node, boot a slot on trial */
   TN_LINK_MSG_CONFIRM = 0x29,        /* agent -> node, keep the trial slot */
   TN_LINK_MSG_ROLLBACK = 0x2A,       /* agent -> node, abandon a slot */
+  TN_LINK_MSG_SET_MODEL_KEY = 0x2B,  /* agent -> node, model-signing key */
   TN_LINK_MSG_TRAIN = 0x30,          /* agent -> node, start a training job */
   TN_LINK_MSG_UPDATE_CHUNK = 0x31,   /* node -> agent, training update bytes */
   TN_LINK_MSG_INFER_REQUEST = 0x40,  /* agent -> node request */
@@ -88,8 +91,9 @@ const char* tn_link_msg_type_str(uint8_t type);
 int tn_link_msg_type_known(uint8_t type);
 
 /* The typed response to a request type (HELLO -> HELLO_REPLY, PING -> PONG,
- * INFER_REQUEST -> INFER_RESULT, KEY_INFO -> KEY_INFO_REPLY), or 0 when the
- * type has none (its answer, if any, is ACK or NACK). */
+ * INFER_REQUEST -> INFER_RESULT, KEY_INFO -> KEY_INFO_REPLY, MODEL_STATUS ->
+ * MODEL_STATUS_REPLY), or 0 when the type has none (its answer, if any, is
+ * ACK or NACK). */
 uint8_t tn_link_reply_type(uint8_t request_type);
 
 /* Returns 1 when a request frame (RESPONSE flag clear) of this type and
@@ -544,6 +548,81 @@ tn_status tn_link_set_gateway_key_encode(const tn_link_set_gateway_key* m,
                                          size_t* out_len);
 tn_status tn_link_set_gateway_key_decode(const uint8_t* payload, size_t size,
                                          tn_link_set_gateway_key* m);
+
+/* ------------------------------------------------------------------------ */
+/* Model update status and trust                                             */
+/*                                                                           */
+/* MODEL_STATUS tells the agent where a transfer stands (so that it resumes  */
+/* at the node's committed offset after a reset or a reconnect), what runs,  */
+/* why a slot failed and which model-signing key the node trusts.            */
+/* SET_MODEL_KEY installs that key. Nodes that advertise                     */
+/* TN_LINK_CAP_MODEL_UPDATE serve both requests (docs/formats/ota.md).       */
+/* ------------------------------------------------------------------------ */
+
+/* Transfer states in MODEL_STATUS_REPLY. Values are stable. */
+#define TN_LINK_TRANSFER_NONE 0u      /* no transfer recorded */
+#define TN_LINK_TRANSFER_RECEIVING 1u /* MODEL_BEGIN seen, not committed */
+#define TN_LINK_TRANSFER_COMMITTED 2u /* verified and stored in its slot */
+
+/* Key states in MODEL_STATUS_REPLY. Values are stable. */
+#define TN_LINK_MODEL_KEY_NONE 0u /* no model-signing key set */
+#define TN_LINK_MODEL_KEY_SET 1u  /* a key is set; model_key_id names it */
+
+/* One slot as MODEL_STATUS_REPLY reports it (7 bytes on the wire). */
+typedef struct tn_link_slot_status {
+  uint8_t state;             /* tn_link_slot_state */
+  uint16_t reason;           /* tn_status that failed the slot; 0 unless
+                                state is FAILED */
+  uint32_t rollback_counter; /* of the stored blob; 0 when EMPTY */
+} tn_link_slot_status;
+
+/* MODEL_STATUS (agent -> node): empty payload. Answered by
+ * MODEL_STATUS_REPLY. */
+tn_status tn_link_model_status_encode(uint8_t* out, size_t cap,
+                                      size_t* out_len);
+/* TN_OK for an empty payload, TN_ERR_MSG_MALFORMED otherwise. */
+tn_status tn_link_model_status_decode(const uint8_t* payload, size_t size);
+
+/* MODEL_STATUS_REPLY (node -> agent). 42 + 7 * slot_count bytes (at most
+ * 70). Rules: transfer is NONE, RECEIVING or COMMITTED; with NONE the
+ * artifact id is all zero, target_slot 0xFF and both sizes 0; otherwise
+ * target_slot < slot_count, total_size > 0 and committed_offset <=
+ * total_size (equal with COMMITTED). running_slot and previous_slot are
+ * TN_LINK_NO_SLOT or below slot_count and differ unless both are NO_SLOT.
+ * key_state is NONE (model_key_id all zero) or SET. slot_count <= 4; each
+ * slot state is 0..4 and its reason is 0 unless the state is FAILED. */
+typedef struct tn_link_model_status_reply {
+  uint8_t transfer; /* TN_LINK_TRANSFER_* */
+  uint8_t artifact_id[TN_LINK_ARTIFACT_ID_SIZE];
+  uint8_t target_slot;       /* slot being written, or TN_LINK_NO_SLOT */
+  uint32_t total_size;       /* bytes of the artifact */
+  uint32_t committed_offset; /* bytes stored durably: resume here */
+  uint8_t running_slot;      /* ACTIVE or PENDING_CONFIRM slot, or NO_SLOT */
+  uint8_t previous_slot;     /* fallback / ROLLBACK target, or NO_SLOT */
+  uint32_t rollback_floor;   /* lowest anti-rollback counter accepted */
+  uint8_t key_state;         /* TN_LINK_MODEL_KEY_* */
+  uint8_t model_key_id[TN_LINK_KEY_ID_SIZE]; /* SHA-256 prefix of the key */
+  uint8_t slot_count;
+  tn_link_slot_status slots[TN_LINK_MAX_SLOTS];
+} tn_link_model_status_reply;
+tn_status tn_link_model_status_reply_encode(const tn_link_model_status_reply* m,
+                                            uint8_t* out, size_t cap,
+                                            size_t* out_len);
+tn_status tn_link_model_status_reply_decode(const uint8_t* payload,
+                                            size_t size,
+                                            tn_link_model_status_reply* m);
+
+/* SET_MODEL_KEY (agent -> node). 65 bytes: the gateway's model-signing
+ * public key, uncompressed (byte 0 is 0x04; whether it is a point on the
+ * curve is the node's check: NACK TN_ERR_KEY_INVALID). */
+typedef struct tn_link_set_model_key {
+  uint8_t public_key[TN_LINK_PUBLIC_KEY_SIZE];
+} tn_link_set_model_key;
+tn_status tn_link_set_model_key_encode(const tn_link_set_model_key* m,
+                                       uint8_t* out, size_t cap,
+                                       size_t* out_len);
+tn_status tn_link_set_model_key_decode(const uint8_t* payload, size_t size,
+                                       tn_link_set_model_key* m);
 
 #ifdef __cplusplus
 }

@@ -34,12 +34,18 @@ const char* tn_link_msg_type_str(uint8_t type) {
       return "MODEL_CHUNK";
     case TN_LINK_MSG_MODEL_COMMIT:
       return "MODEL_COMMIT";
+    case TN_LINK_MSG_MODEL_STATUS:
+      return "MODEL_STATUS";
+    case TN_LINK_MSG_MODEL_STATUS_REPLY:
+      return "MODEL_STATUS_REPLY";
     case TN_LINK_MSG_ACTIVATE:
       return "ACTIVATE";
     case TN_LINK_MSG_CONFIRM:
       return "CONFIRM";
     case TN_LINK_MSG_ROLLBACK:
       return "ROLLBACK";
+    case TN_LINK_MSG_SET_MODEL_KEY:
+      return "SET_MODEL_KEY";
     case TN_LINK_MSG_TRAIN:
       return "TRAIN";
     case TN_LINK_MSG_UPDATE_CHUNK:
@@ -74,6 +80,8 @@ uint8_t tn_link_reply_type(uint8_t request_type) {
       return TN_LINK_MSG_INFER_RESULT;
     case TN_LINK_MSG_KEY_INFO:
       return TN_LINK_MSG_KEY_INFO_REPLY;
+    case TN_LINK_MSG_MODEL_STATUS:
+      return TN_LINK_MSG_MODEL_STATUS_REPLY;
     default:
       break;
   }

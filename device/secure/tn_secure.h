@@ -1,15 +1,16 @@
 /*
  * Node security room: primitives that protect what a node stores and sends.
  * It offers a portable SHA-256 (FIPS 180-4), HMAC-SHA256 and HKDF-SHA256
- * (RFC 2104, RFC 5869), and sealed telemetry: AES-128-GCM records under a
+ * (RFC 2104, RFC 5869), ECDSA P-256 verification of signed model blobs, and
+ * sealed telemetry: AES-128-GCM records under a
  * per-device key agreed with the gateway by static P-256 ECDH and HKDF, a
  * record counter that never repeats across resets, and the gateway's side of
  * the same (key derivation, opening, a replay window).
  * docs/formats/telemetry.md is the normative description of the bytes.
  *
  * Hashing, HKDF, record layout, counters and the replay window are portable
- * C11 and run on every target. AES-GCM and P-256 arithmetic come from a
- * crypto port (tn_secure_port.h): mbedTLS on the host; a build without a
+ * C11 and run on every target. AES-GCM, P-256 arithmetic and ECDSA come from
+ * a crypto port (tn_secure_port.h): mbedTLS on the host; a build without a
  * port (the bare rv32 build) answers TN_ERR_UNSUPPORTED for them, and
  * tn_secure_crypto_available() says which one is linked.
  *
@@ -158,6 +159,19 @@ tn_status tn_p256_public_key(
  * TN_ERR_KEY_INVALID. */
 tn_status tn_p256_check_public_key(
     const uint8_t public_key[TN_P256_PUBLIC_KEY_SIZE]);
+
+/* ECDSA P-256 signature check (FIPS 186-4) of a 32-byte message hash, used
+ * as it is (model blobs sign their SHA-256 digest this way, see
+ * docs/formats/model-blob.md section 4.8). r and s are 32-byte big-endian
+ * integers. TN_OK when the signature verifies under `public_key`.
+ * Errors: TN_ERR_NULL, TN_ERR_AUTH (the signature does not verify, r or s
+ * out of range included), TN_ERR_KEY_INVALID (the key is not a point on
+ * P-256), TN_ERR_UNSUPPORTED (no crypto port), TN_ERR_CRYPTO. Thread-safe.
+ */
+tn_status tn_p256_ecdsa_verify(
+    const uint8_t public_key[TN_P256_PUBLIC_KEY_SIZE],
+    const uint8_t hash[TN_SHA256_DIGEST_SIZE], const uint8_t r[32],
+    const uint8_t s[32]);
 
 /* ------------------------------------------------------------------------ */
 /* Sealed records                                                            */

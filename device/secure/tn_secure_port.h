@@ -1,9 +1,10 @@
 /*
  * The crypto port of the security room: the few primitives sealed telemetry
- * needs from a crypto library -- AES-128-GCM with a 96-bit nonce and a
- * 128-bit tag, and P-256 scalar multiplication (public key from private key,
- * point validation, ECDH). Everything else (HKDF, record layout, counters)
- * is portable code in this room built on these five functions.
+ * and signed model blobs need from a crypto library -- AES-128-GCM with a
+ * 96-bit nonce and a 128-bit tag, P-256 scalar multiplication (public key
+ * from private key, point validation, ECDH) and ECDSA P-256 signature
+ * verification. Everything else (HKDF, record layout, counters) is portable
+ * code in this room built on these six functions.
  *
  * Exactly one implementation is linked into tn_secure:
  *   tn_secure_port_mbedtls.c  host builds, mbedTLS 2.28 (libmbedcrypto);
@@ -72,6 +73,17 @@ tn_status tn_secure_port_p256_check(const uint8_t public_key[65]);
 tn_status tn_secure_port_p256_ecdh(const uint8_t private_key[32],
                                    const uint8_t peer_public_key[65],
                                    uint8_t shared[32]);
+
+/* ECDSA P-256 verification (FIPS 186-4): TN_OK when (r, s), two 32-byte
+ * big-endian integers, is a valid signature of the 32-byte message hash
+ * `hash` (used as it is: no further hashing) under `public_key`, an
+ * uncompressed point that is validated first. r or s outside [1, n-1] is an
+ * invalid signature, not an error.
+ * Errors: TN_ERR_AUTH (the signature does not verify), TN_ERR_KEY_INVALID
+ * (the key is not a point on P-256), TN_ERR_UNSUPPORTED, TN_ERR_CRYPTO. */
+tn_status tn_secure_port_p256_verify(const uint8_t public_key[65],
+                                     const uint8_t hash[32],
+                                     const uint8_t r[32], const uint8_t s[32]);
 
 #ifdef __cplusplus
 }

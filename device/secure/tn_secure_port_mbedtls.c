@@ -1,6 +1,7 @@
 /*
  * The host crypto port over mbedTLS 2.28 (libmbedcrypto): AES-128-GCM
- * through mbedtls_gcm, and P-256 through mbedtls_ecp / mbedtls_ecdh. Every
+ * through mbedtls_gcm, and P-256 through mbedtls_ecp / mbedtls_ecdh /
+ * mbedtls_ecdsa. Every
  * call sets up and frees its own contexts on the stack, so calls share no
  * state and may run concurrently. mbedTLS allocates internally here (its
  * cipher and bignum layers use calloc); that is a property of this host
@@ -9,6 +10,7 @@
  * secret scalar, as its documentation describes.
  */
 #include <mbedtls/ecdh.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/platform_util.h>
@@ -145,5 +147,39 @@ tn_status tn_secure_port_p256_ecdh(const uint8_t private_key[32],
   mbedtls_mpi_free(&d);
   mbedtls_ecp_group_free(&grp);
   if (st != TN_OK) mbedtls_platform_zeroize(shared, 32);
+  return st;
+}
+
+tn_status tn_secure_port_p256_verify(const uint8_t public_key[65],
+                                     const uint8_t hash[32],
+                                     const uint8_t r[32], const uint8_t s[32]) {
+  mbedtls_ecp_group grp;
+  mbedtls_ecp_point q;
+  mbedtls_mpi mr;
+  mbedtls_mpi ms;
+  mbedtls_ecp_group_init(&grp);
+  mbedtls_ecp_point_init(&q);
+  mbedtls_mpi_init(&mr);
+  mbedtls_mpi_init(&ms);
+  tn_status st = mbedtls_ecp_group_load(&grp, MBEDTLS_ECP_DP_SECP256R1) == 0
+                     ? load_public(&grp, &q, public_key)
+                     : TN_ERR_CRYPTO;
+  if (st == TN_OK && (mbedtls_mpi_read_binary(&mr, r, 32) != 0 ||
+                      mbedtls_mpi_read_binary(&ms, s, 32) != 0)) {
+    st = TN_ERR_CRYPTO;
+  }
+  if (st == TN_OK) {
+    /* Checks 1 <= r, s < n itself and answers VERIFY_FAILED otherwise. */
+    int rc = mbedtls_ecdsa_verify(&grp, hash, 32, &q, &mr, &ms);
+    if (rc == MBEDTLS_ERR_ECP_VERIFY_FAILED) {
+      st = TN_ERR_AUTH;
+    } else if (rc != 0) {
+      st = TN_ERR_CRYPTO;
+    }
+  }
+  mbedtls_mpi_free(&ms);
+  mbedtls_mpi_free(&mr);
+  mbedtls_ecp_point_free(&q);
+  mbedtls_ecp_group_free(&grp);
   return st;
 }

@@ -60,3 +60,13 @@ tn_status tn_secure_port_p256_ecdh(const uint8_t private_key[32],
   memset(shared, 0, 32);
   return TN_ERR_UNSUPPORTED;
 }
+
+tn_status tn_secure_port_p256_verify(const uint8_t public_key[65],
+                                     const uint8_t hash[32],
+                                     const uint8_t r[32], const uint8_t s[32]) {
+  (void)public_key;
+  (void)hash;
+  (void)r;
+  (void)s;
+  return TN_ERR_UNSUPPORTED;
+}

@@ -4,9 +4,11 @@
  * start, reused afterwards) and speaks the node link either on stdin/stdout
  * or on a TCP listening socket, one connection at a time. When the build has
  * a crypto port it also serves the telemetry key agreement and sends a
- * sealed telemetry record per interval once a gateway key is set. This file
- * is the only POSIX code of the virtual node: it parses the flags, provides
- * entropy, the monotonic clock and the byte transport, and wires them to
+ * sealed telemetry record per interval once a gateway key is set. It takes
+ * model updates into two slots kept as files in the state directory
+ * (slot0.bin, slot1.bin). This file is the only POSIX code of the virtual
+ * node: it parses the flags, provides entropy, the monotonic clock, the
+ * byte transport and the memory for model updates, and wires them to
  * tn_sim.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -32,6 +34,13 @@
 #define EXIT_USAGE 2
 /* How often the node looks at its clock while the link is idle. */
 #define TICK_MS 50
+/* Model slots: two of a GAP9's size by default. */
+#define SLOT_COUNT 2u
+#define SLOT_SIZE_MIN 4096u
+#define SLOT_SIZE_MAX (16u * 1024u * 1024u)
+/* Arena for the self-test of an activated model (a model needing more is
+ * refused at MODEL_COMMIT). */
+#define MODEL_ARENA_BYTES (4u * 1024u * 1024u)
 
 static volatile sig_atomic_t g_stop = 0;
 
@@ -45,6 +54,7 @@ static void usage(FILE* out) {
           "usage: tinyfleet-node --state-dir DIR [--profile gap8|gap9|host]\n"
           "                      [--firmware-version TEXT]\n"
           "                      [--telemetry-interval-ms N]\n"
+          "                      [--slot-size BYTES] [--accept-unsigned-models]\n"
           "                      (--stdio | --listen HOST:PORT)\n"
           "\n"
           "  --state-dir DIR      identity and slot state; created on first "
@@ -57,6 +67,14 @@ static void usage(FILE* out) {
           "                       sealed telemetry reporting interval, "
           "1..86400000 ms\n"
           "                       (default 60000)\n"
+          "  --slot-size BYTES    size of each of the two model slots, "
+          "4096..16777216\n"
+          "                       (default 1048576)\n"
+          "  --accept-unsigned-models\n"
+          "                       development only: also take model blobs "
+          "without a\n"
+          "                       signature (signed ones are still "
+          "verified)\n"
           "  --stdio              speak the link on stdin/stdout\n"
           "  --listen HOST:PORT   speak the link over TCP, one connection at a "
           "time;\n"
@@ -275,7 +293,9 @@ int main(int argc, char** argv) {
   const char* firmware_version = NULL;
   const char* listen_arg = NULL;
   const char* interval_arg = NULL;
+  const char* slot_size_arg = NULL;
   int use_stdio = 0;
+  int accept_unsigned = 0;
 
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
@@ -285,10 +305,13 @@ int main(int argc, char** argv) {
       return 0;
     } else if (strcmp(a, "--stdio") == 0) {
       use_stdio = 1;
+    } else if (strcmp(a, "--accept-unsigned-models") == 0) {
+      accept_unsigned = 1;
     } else if (strcmp(a, "--state-dir") == 0 || strcmp(a, "--profile") == 0 ||
                strcmp(a, "--listen") == 0 ||
                strcmp(a, "--firmware-version") == 0 ||
-               strcmp(a, "--telemetry-interval-ms") == 0) {
+               strcmp(a, "--telemetry-interval-ms") == 0 ||
+               strcmp(a, "--slot-size") == 0) {
       if (!has_value) {
         fprintf(stderr, "tinyfleet-node: %s needs a value\n", a);
         return EXIT_USAGE;
@@ -302,6 +325,8 @@ int main(int argc, char** argv) {
         listen_arg = v;
       } else if (strcmp(a, "--telemetry-interval-ms") == 0) {
         interval_arg = v;
+      } else if (strcmp(a, "--slot-size") == 0) {
+        slot_size_arg = v;
       } else {
         firmware_version = v;
       }
@@ -369,6 +394,15 @@ int main(int argc, char** argv) {
             interval_arg);
     return EXIT_USAGE;
   }
+  uint32_t slot_size = TN_OTA_GAP9_SLOT_SIZE;
+  if (slot_size_arg != NULL &&
+      parse_u32(slot_size_arg, SLOT_SIZE_MIN, SLOT_SIZE_MAX, &slot_size) !=
+          0) {
+    fprintf(stderr,
+            "tinyfleet-node: --slot-size wants %u..%u bytes, not '%s'\n",
+            SLOT_SIZE_MIN, SLOT_SIZE_MAX, slot_size_arg);
+    return EXIT_USAGE;
+  }
   if (ensure_dir(state_dir) != 0) return 1;
 
   static tn_sim_file_storage files;
@@ -386,6 +420,23 @@ int main(int argc, char** argv) {
     cfg.capabilities |= TN_LINK_CAP_TELEMETRY;
     cfg.telemetry_interval_ms = interval_ms;
   }
+  /* Model updates: slot files next to the other state, a blob buffer of one
+   * slot and the self-test arena. */
+  static tn_ota_file_flash slot_files;
+  if (tn_ota_file_flash_init(&slot_files, state_dir, SLOT_COUNT, slot_size) !=
+      TN_OK) {
+    fprintf(stderr, "tinyfleet-node: --state-dir path too long\n");
+    return EXIT_USAGE;
+  }
+  static uint64_t arena[MODEL_ARENA_BYTES / sizeof(uint64_t)];
+  static uint8_t blob_buffer[SLOT_SIZE_MAX]; /* touched up to slot_size */
+  tn_ota_config_init(&cfg.ota);
+  cfg.ota.flash = tn_ota_file_flash_interface(&slot_files);
+  cfg.ota.blob_buffer = blob_buffer;
+  cfg.ota.blob_buffer_size = slot_size;
+  cfg.ota.arena = arena;
+  cfg.ota.arena_size = (uint32_t)sizeof(arena);
+  cfg.ota.accept_unsigned = (uint8_t)accept_unsigned;
   static tn_sim_node node;
   tn_status st = tn_sim_node_open(&node, &cfg);
   if (st != TN_OK) {
@@ -399,6 +450,19 @@ int main(int argc, char** argv) {
   }
   fprintf(stderr, "tinyfleet-node: hardware id %s, profile %s, boot %lu\n",
           id_hex, tn_target_str(target), (unsigned long)node.boot_count);
+  {
+    const tn_ota* ota = &node.ota;
+    char running[16] = "none";
+    if (ota->table.running != TN_OTA_NO_SLOT) {
+      snprintf(running, sizeof(running), "slot %u",
+               (unsigned)ota->table.running);
+    }
+    fprintf(stderr,
+            "tinyfleet-node: %u model slots of %lu bytes, running %s%s%s\n",
+            (unsigned)ota->table.slot_count, (unsigned long)slot_size, running,
+            ota->booted_revert ? " (trial reverted at boot)" : "",
+            accept_unsigned ? ", unsigned models accepted" : "");
+  }
   if (!node.telemetry) {
     fprintf(stderr, "tinyfleet-node: telemetry off (no crypto port)\n");
   } else if (node.sealer.keyed) {

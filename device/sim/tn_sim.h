@@ -8,6 +8,12 @@
  * types it does not implement yet. Retried requests are answered from the
  * link's response cache without running twice.
  *
+ * A node configured with a slot flash (tn_sim_config.ota) takes model
+ * updates through device/ota: MODEL_BEGIN / MODEL_CHUNK / MODEL_COMMIT,
+ * MODEL_STATUS, ACTIVATE / CONFIRM / ROLLBACK and SET_MODEL_KEY; it then
+ * advertises TN_LINK_CAP_MODEL_UPDATE, and its HELLO reply and telemetry
+ * report the OTA room's slot table (the running model's id and version).
+ *
  * A node configured with TN_LINK_CAP_TELEMETRY also takes part in the
  * telemetry key agreement (KEY_INFO, SET_GATEWAY_KEY) and, once a gateway
  * key is set, sends a sealed TELEMETRY record per reporting interval: the
@@ -31,6 +37,7 @@
 #include "base/tn_base.h"
 #include "base/tn_rng.h"
 #include "link/tn_link.h"
+#include "ota/tn_ota.h"
 #include "secure/tn_secure.h"
 #include "telemetry/tn_telemetry.h"
 
@@ -43,9 +50,10 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* Region names: 1..15 characters of [a-z0-9_]. The node uses "identity",
- * "slots" and "boot", and with telemetry also the regions of the sealing
- * state ("node_key", "tel_key", "tel_counter", see device/secure); each
- * region is at most TN_SIM_REGION_MAX bytes. */
+ * "slots" (without model updates) and "boot", with telemetry also the
+ * regions of the sealing state ("node_key", "tel_key", "tel_counter", see
+ * device/secure), and with model updates the six regions of device/ota
+ * ("ota_table_a", ...); each region is at most TN_SIM_REGION_MAX bytes. */
 #define TN_SIM_REGION_NAME_MAX 15u
 #define TN_SIM_REGION_MAX 128u
 
@@ -70,7 +78,7 @@ int tn_sim_region_name_ok(const char* name);
 
 /* In-memory storage: a fixed table of regions in caller memory (tests, and
  * simulations that need no persistence across processes). */
-#define TN_SIM_MEM_REGIONS 8u
+#define TN_SIM_MEM_REGIONS 16u
 typedef struct tn_sim_mem_region {
   char name[TN_SIM_REGION_NAME_MAX + 1];
   uint8_t used;
@@ -133,9 +141,17 @@ typedef struct tn_sim_config {
   uint32_t counter_block;         /* record counters reserved per storage
                                      write. Default (0):
                                      TN_SEAL_COUNTER_BLOCK_DEFAULT */
+  /* Model updates. Default (ota.flash.read NULL): none; the update
+   * requests answer TN_ERR_UNSUPPORTED and the slot table is the stored
+   * "slots" region. With a slot flash the node opens device/ota with this
+   * configuration (its target and storage fields are replaced by the
+   * node's own) and advertises TN_LINK_CAP_MODEL_UPDATE. Buffers and flash
+   * are borrowed and must outlive the node. */
+  tn_ota_config ota;
 } tn_sim_config;
 
-/* Sets every field to its default (storage and entropy empty). */
+/* Sets every field to its default (storage, entropy and the OTA slot flash
+ * empty). */
 void tn_sim_config_init(tn_sim_config* cfg);
 
 typedef struct tn_sim_stats {
@@ -171,6 +187,10 @@ typedef struct tn_sim_node {
   tn_link_responder responder;
   tn_sim_stats stats;
 
+  /* Model updates; used only when `ota_enabled` is 1. */
+  uint8_t ota_enabled;
+  tn_ota ota;
+
   /* Sealed telemetry; used only when `telemetry` is 1. Private. */
   uint8_t telemetry; /* capabilities include TN_LINK_CAP_TELEMETRY */
   tn_sealer sealer;
@@ -195,7 +215,9 @@ typedef struct tn_sim_node {
 
 /* Boots the node: loads the identity from storage, or on the first start
  * creates one (16 bytes from the entropy source) and writes it; loads or
- * creates the slot table; increments and stores the boot counter. With
+ * creates the slot table (with model updates: opens device/ota, whose boot
+ * rules revert a trial interrupted by the reset and resume an interrupted
+ * transfer); increments and stores the boot counter. With
  * TN_LINK_CAP_TELEMETRY it also opens the sealing state (tn_sealer_open:
  * the node key pair, created on the first start, any agreed key, and the
  * record counter) and starts the first telemetry interval at time 0.
@@ -203,7 +225,8 @@ typedef struct tn_sim_node {
  * TN_ERR_STORAGE and is never replaced: a node does not silently change its
  * identity. Errors: TN_ERR_NULL, TN_ERR_ARG (bad configuration),
  * TN_ERR_STORAGE, TN_ERR_UNSUPPORTED (telemetry without a crypto port), or
- * the storage's or entropy source's own error. */
+ * the storage's or entropy source's own error; with model updates also the
+ * errors of tn_ota_open. */
 tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg);
 
 /* A new link connection: forgets the response cache and the peer's
@@ -216,7 +239,11 @@ void tn_sim_node_link_reset(tn_sim_node* node);
  * count, 0 when nothing is to be sent. HELLO -> HELLO_REPLY; PING -> PONG;
  * with telemetry, KEY_INFO -> KEY_INFO_REPLY and SET_GATEWAY_KEY -> ACK (or
  * NACK TN_ERR_KEY_INVALID for a point not on P-256, TN_ERR_STORAGE when the
- * key cannot be stored); other known types -> NACK TN_ERR_UNSUPPORTED;
+ * key cannot be stored); with model updates, MODEL_STATUS ->
+ * MODEL_STATUS_REPLY and MODEL_BEGIN, MODEL_CHUNK, MODEL_COMMIT, ACTIVATE,
+ * CONFIRM, ROLLBACK, SET_MODEL_KEY -> ACK or NACK with the status of
+ * tn_ota_handle (docs/formats/ota.md); other known types -> NACK
+ * TN_ERR_UNSUPPORTED;
  * unknown types -> NACK TN_ERR_MSG_TYPE; undecodable payloads -> NACK
  * TN_ERR_MSG_MALFORMED; a HELLO with another link version -> NACK
  * TN_ERR_PROTOCOL_VERSION. NACK and ACK follow the link's rule: only

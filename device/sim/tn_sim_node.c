@@ -5,7 +5,9 @@
  * records -- a 4-byte magic, a format byte, the fields little-endian, and a
  * CRC-32 over everything before it -- so a torn or foreign region is
  * detected rather than trusted. (The sealing state keeps its own regions,
- * see device/secure; the telemetry sender is tn_sim_telemetry.c.)
+ * see device/secure; the telemetry sender is tn_sim_telemetry.c. With model
+ * updates the slot table is device/ota's, kept in its own regions, and
+ * copied into the HELLO reply after every request that may change it.)
  */
 #include <string.h>
 
@@ -141,6 +143,27 @@ static tn_status count_boot(tn_sim_node* node) {
   return node->storage.write(node->storage.ctx, BOOT_REGION, rec, BOOT_SIZE);
 }
 
+/* Copies the OTA room's slot table into what HELLO and telemetry report. */
+static void sync_ota_slots(tn_sim_node* node) {
+  if (!node->ota_enabled) return;
+  tn_ota_link_slots(&node->ota, node->info.slots, &node->info.slot_count);
+}
+
+/* Opens device/ota over the node's storage with the node's target. */
+static tn_status open_ota(tn_sim_node* node, const tn_sim_config* cfg) {
+  tn_ota_config oc = cfg->ota;
+  oc.target = cfg->target;
+  oc.storage.ctx = node->storage.ctx;
+  oc.storage.read = node->storage.read;
+  oc.storage.write = node->storage.write;
+  tn_status st = tn_ota_open(&node->ota, &oc);
+  if (st != TN_OK) return st;
+  node->ota_enabled = 1;
+  node->info.capabilities |= TN_LINK_CAP_MODEL_UPDATE;
+  sync_ota_slots(node);
+  return TN_OK;
+}
+
 tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg) {
   if (node == NULL || cfg == NULL) return TN_ERR_NULL;
   if (cfg->storage.read == NULL || cfg->storage.write == NULL ||
@@ -182,7 +205,7 @@ tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg) {
 
   tn_status st = load_identity(node, cfg);
   if (st != TN_OK) return st;
-  st = load_slots(node);
+  st = cfg->ota.flash.read != NULL ? open_ota(node, cfg) : load_slots(node);
   if (st != TN_OK) return st;
   /* A slot table that breaks the protocol's rules is corrupt storage. */
   if (tn_link_hello_reply_encode(info, scratch, sizeof(scratch), &n) != TN_OK) {
@@ -210,7 +233,9 @@ void tn_sim_node_link_reset(tn_sim_node* node) {
 static int is_response_type(uint8_t type) {
   return type == TN_LINK_MSG_HELLO_REPLY || type == TN_LINK_MSG_PONG ||
          type == TN_LINK_MSG_ACK || type == TN_LINK_MSG_NACK ||
-         type == TN_LINK_MSG_INFER_RESULT || type == TN_LINK_MSG_KEY_INFO_REPLY;
+         type == TN_LINK_MSG_INFER_RESULT ||
+         type == TN_LINK_MSG_KEY_INFO_REPLY ||
+         type == TN_LINK_MSG_MODEL_STATUS_REPLY;
 }
 
 /* KEY_INFO: the node's public key and the gateway key it holds. */
@@ -293,6 +318,17 @@ static tn_status execute(tn_sim_node* node, const tn_link_frame* req,
     default:
       break;
   }
+  if (node->ota_enabled && tn_ota_handles(req->type)) {
+    tn_status st = tn_ota_handle(&node->ota, req->type, req->payload,
+                                 req->payload_len, reply_type, reply, cap,
+                                 reply_len);
+    sync_ota_slots(node);
+    /* An argument error cannot come from a payload that decoded; keep the
+     * caller's "our reply did not encode" meaning for real encoder bugs. */
+    if (st == TN_ERR_ARG && *reply_type == 0) st = TN_ERR_MSG_MALFORMED;
+    return st;
+  }
+
   if (!tn_link_msg_type_known(req->type) || is_response_type(req->type)) {
     return TN_ERR_MSG_TYPE;
   }

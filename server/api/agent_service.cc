@@ -10,6 +10,8 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "server/api/status_map.h"
+#include "server/ota/artifact_store.h"
+#include "server/ota/rollout_engine.h"
 #include "server/telemetry/ingest.h"
 
 namespace tinyfleet::api {
@@ -111,6 +113,7 @@ grpc::ServerUnaryReactor* AgentService::Enroll(grpc::CallbackServerContext* ctx,
         TimeUtil::SecondsToTimestamp(enrolled->not_after_unix);
     response->set_gateway_telemetry_public_key(
         options_.gateway_telemetry_public_key);
+    response->set_model_signing_public_key(options_.model_signing_public_key);
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -223,11 +226,13 @@ class SessionReactor final
   }
 
  private:
-  void Send(v1::GatewayMessage msg) {
+  // Queues `msg`; false when the stream is finishing.
+  bool Send(v1::GatewayMessage msg) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_) return;
+    if (finishing_) return false;
     out_.push_back(std::move(msg));
     if (!writing_) StartNextWriteLocked();
+    return true;
   }
 
   void StartNextWriteLocked() {
@@ -273,13 +278,21 @@ class SessionReactor final
       std::weak_ptr<SessionControl> weak = control_;
       auto ticket = registry->OpenSession(
           identity_.device_id, identity_.cert_sha256, in_.hello().node(),
-          in_.hello().agent_version(), [weak](const Status& reason) {
+          in_.hello().agent_version(),
+          [weak](const Status& reason) {
             auto control = weak.lock();
             if (!control) return;
             std::lock_guard<std::recursive_mutex> lock(control->mu);
             if (control->reactor) {
               control->reactor->FinishOnce(ToGrpc(reason), "kicked");
             }
+          },
+          [weak](const v1::GatewayMessage& message) {
+            auto control = weak.lock();
+            if (!control) return false;
+            std::lock_guard<std::recursive_mutex> lock(control->mu);
+            if (!control->reactor) return false;
+            return control->reactor->SendFromOutside(message);
           });
       if (!ticket.ok()) return ticket.status();
       session_id_ = ticket->session_id;
@@ -291,6 +304,8 @@ class SessionReactor final
           TimeUtil::GetCurrentTime();
       welcome.mutable_welcome()->set_gateway_telemetry_public_key(
           service_->options().gateway_telemetry_public_key);
+      welcome.mutable_welcome()->set_model_signing_public_key(
+          service_->options().model_signing_public_key);
       if (service_->options().ingest) {
         auto acked =
             service_->options().ingest->HighestCounter(identity_.device_id);
@@ -319,6 +334,12 @@ class SessionReactor final
       }
       case v1::AgentMessage::kTelemetry:
         return HandleTelemetry();
+      case v1::AgentMessage::kUpdateProgress:
+        if (service_->options().rollouts) {
+          service_->options().rollouts->OnProgress(identity_.device_id,
+                                                   in_.update_progress());
+        }
+        return Status::Ok();
       case v1::AgentMessage::kHello:
         return FailedPreconditionError("hello sent twice");
       case v1::AgentMessage::PAYLOAD_NOT_SET:
@@ -366,7 +387,7 @@ class SessionReactor final
 
  public:
   // Thread-safe Send for callbacks that hold the SessionControl lock.
-  void SendFromOutside(v1::GatewayMessage msg) { Send(std::move(msg)); }
+  bool SendFromOutside(v1::GatewayMessage msg) { return Send(std::move(msg)); }
 
  private:
   AgentService* service_;
@@ -390,6 +411,92 @@ class SessionReactor final
 grpc::ServerBidiReactor<v1::AgentMessage, v1::GatewayMessage>*
 AgentService::Session(grpc::CallbackServerContext* ctx) {
   return new SessionReactor(this, ctx);
+}
+
+namespace {
+
+// Streams an artifact from an offset, one chunk in flight at a time; chunks
+// are read on the worker pool.
+class FetchReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
+ public:
+  FetchReactor(AgentService* service, grpc::CallbackServerContext* ctx,
+               const v1::FetchArtifactRequest* req)
+      : service_(service), req_(*req), offset_(req->offset()) {
+    auto identity = IdentifyPeer(*ctx, service->options().insecure_identity);
+    if (!identity.ok()) {
+      Finish(ToGrpc(identity.status()));
+      return;
+    }
+    if (!service->options().artifacts) {
+      Finish(ToGrpc(UnavailableError("this gateway serves no artifacts")));
+      return;
+    }
+    chunk_ = req->chunk_bytes() == 0 ? kMaxChunk : req->chunk_bytes();
+    if (chunk_ > kMaxChunk) {
+      Finish(ToGrpc(InvalidArgumentError("chunk_bytes is at most 65536")));
+      return;
+    }
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::CANCELLED);
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr uint32_t kMaxChunk = 64 * 1024;
+
+  void Next() {
+    boost::asio::post(*service_->pool(), [this] {
+      auto* store = service_->options().artifacts;
+      auto rec = store->Get(req_.artifact_id());
+      if (!rec.ok()) {
+        Finish(ToGrpc(rec.status()));
+        return;
+      }
+      if (offset_ == rec->size && sent_any_) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      auto data = store->Read(req_.artifact_id(), offset_, chunk_);
+      if (!data.ok()) {
+        Finish(ToGrpc(data.status()));
+        return;
+      }
+      out_.Clear();
+      out_.set_offset(offset_);
+      out_.set_total_bytes(rec->size);
+      Sha256Digest d = Sha256(*data);
+      out_.set_sha256(
+          std::string(reinterpret_cast<const char*>(d.data()), d.size()));
+      offset_ += data->size();
+      out_.set_data(std::move(data).value());
+      sent_any_ = true;
+      if (out_.data().empty()) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      StartWrite(&out_);
+    });
+  }
+
+  AgentService* service_;
+  v1::FetchArtifactRequest req_;
+  uint64_t offset_;
+  uint32_t chunk_ = kMaxChunk;
+  bool sent_any_ = false;
+  v1::ArtifactChunk out_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::ArtifactChunk>* AgentService::FetchArtifact(
+    grpc::CallbackServerContext* ctx, const v1::FetchArtifactRequest* request) {
+  return new FetchReactor(this, ctx, request);
 }
 
 }  // namespace tinyfleet::api

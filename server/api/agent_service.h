@@ -18,6 +18,10 @@
 namespace tinyfleet::telemetry {
 class TelemetryIngest;
 }
+namespace tinyfleet::ota {
+class ArtifactStore;
+class RolloutEngine;
+}  // namespace tinyfleet::ota
 
 namespace tinyfleet::api {
 
@@ -34,6 +38,13 @@ struct AgentServiceOptions {
   telemetry::TelemetryIngest* ingest = nullptr;
   // Most records accepted in one TelemetryBatch message.
   size_t max_records_per_batch = 256;
+  // Artifacts agents may fetch, and where their update progress goes; may
+  // be null (FetchArtifact then answers UNAVAILABLE). Must outlive the
+  // service.
+  ota::ArtifactStore* artifacts = nullptr;
+  ota::RolloutEngine* rollouts = nullptr;
+  // Model-signing public key nodes verify blobs with (65 bytes).
+  std::string model_signing_public_key;
 };
 
 // The device identity of a session's peer, from its verified client
@@ -56,6 +67,9 @@ class AgentService final : public v1::AgentService::CallbackService {
                                    v1::EnrollResponse* response) override;
   grpc::ServerBidiReactor<v1::AgentMessage, v1::GatewayMessage>* Session(
       grpc::CallbackServerContext* ctx) override;
+  grpc::ServerWriteReactor<v1::ArtifactChunk>* FetchArtifact(
+      grpc::CallbackServerContext* ctx,
+      const v1::FetchArtifactRequest* request) override;
 
   fleet::Registry* registry() { return registry_; }
   boost::asio::thread_pool* pool() { return pool_; }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "common/encoding.h"
 #include "server/api/status_map.h"
 
 namespace tinyfleet::api {
@@ -404,6 +405,188 @@ grpc::Status FleetService::WatchEvents(grpc::ServerContext* ctx,
   }
   events_->Unsubscribe(*sub);
   return result;
+}
+
+void FleetService::SetCatalog(catalog::ModelCatalog* catalog,
+                              std::filesystem::path datasets_dir) {
+  catalog_ = catalog;
+  datasets_dir_ = std::move(datasets_dir);
+}
+
+void FleetService::SetRollouts(ota::RolloutEngine* rollouts) {
+  rollouts_ = rollouts;
+}
+
+grpc::Status FleetService::UploadModel(
+    grpc::ServerContext* ctx,
+    grpc::ServerReader<v1::UploadModelRequest>* reader, v1::Model* resp) {
+  TF_AUTHORIZE(kOperator);
+  if (!catalog_)
+    return ToGrpc(UnimplementedError("this gateway stores no models"));
+  constexpr uint64_t kMaxModel = 64ull << 20, kMaxCalibration = 256ull << 20;
+  v1::UploadModelRequest msg;
+  if (!reader->Read(&msg) || !msg.has_header()) {
+    return ToGrpc(InvalidArgumentError("the first message must be the header"));
+  }
+  v1::UploadModelHeader header = msg.header();
+  if (header.model_bytes() == 0 || header.model_bytes() > kMaxModel ||
+      header.calibration_bytes() > kMaxCalibration) {
+    return ToGrpc(InvalidArgumentError(
+        "model_bytes must be 1..64 MiB and calibration_bytes at most 256 MiB"));
+  }
+  std::string model, calibration;
+  while (reader->Read(&msg)) {
+    if (msg.has_header())
+      return ToGrpc(InvalidArgumentError("a second header"));
+    model += msg.model_chunk();
+    calibration += msg.calibration_chunk();
+    if (model.size() > header.model_bytes() ||
+        calibration.size() > header.calibration_bytes()) {
+      return ToGrpc(
+          InvalidArgumentError("more bytes than the header announced"));
+    }
+  }
+  if (model.size() != header.model_bytes() ||
+      calibration.size() != header.calibration_bytes()) {
+    return ToGrpc(
+        InvalidArgumentError("fewer bytes than the header announced"));
+  }
+  Result<v1::Model> stored =
+      InvalidArgumentError("format must be ONNX or BLOB");
+  if (header.format() == v1::MODEL_FORMAT_BLOB) {
+    stored = catalog_->AddBlob(header, std::move(model));
+  } else if (header.format() == v1::MODEL_FORMAT_ONNX) {
+    if (calibration.empty()) {
+      return ToGrpc(
+          InvalidArgumentError("an ONNX upload needs a calibration set"));
+    }
+    stored =
+        catalog_->AddOnnx(header, std::move(model), std::move(calibration));
+  }
+  if (!stored.ok()) return ToGrpc(stored.status());
+  *resp = *stored;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListModels(grpc::ServerContext* ctx,
+                                      const v1::ListModelsRequest* req,
+                                      v1::ListModelsResponse* resp) {
+  TF_AUTHORIZE(kViewer);
+  if (!catalog_)
+    return ToGrpc(UnimplementedError("this gateway stores no models"));
+  std::string next;
+  auto list =
+      catalog_->List(req->name(), req->page_token(), req->page_size(), &next);
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& m : *list) *resp->add_models() = std::move(m);
+  resp->set_next_page_token(next);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::GetModel(grpc::ServerContext* ctx,
+                                    const v1::GetModelRequest* req,
+                                    v1::Model* resp) {
+  TF_AUTHORIZE(kViewer);
+  if (!catalog_)
+    return ToGrpc(UnimplementedError("this gateway stores no models"));
+  auto rec = catalog_->Get(req->ref());
+  if (!rec.ok()) return ToGrpc(rec.status());
+  *resp = rec->model;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::EvaluateModel(grpc::ServerContext* ctx,
+                                         const v1::EvaluateModelRequest* req,
+                                         v1::Evaluation* resp) {
+  TF_AUTHORIZE(kOperator);
+  if (!catalog_)
+    return ToGrpc(UnimplementedError("this gateway stores no models"));
+  std::string name = req->dataset().empty() ? "validation" : req->dataset();
+  if (name.find('/') != std::string::npos ||
+      name.find("..") != std::string::npos || name.size() > 64) {
+    return ToGrpc(InvalidArgumentError(
+        "dataset names a file in the gateway's datasets directory (no paths)"));
+  }
+  auto bytes = ReadFile(datasets_dir_ / (name + ".tnfs"));
+  if (!bytes.ok()) {
+    return ToGrpc(NotFoundError("no dataset \"" + name + "\" in " +
+                                datasets_dir_.string()));
+  }
+  auto ev = catalog_->Evaluate(req->ref(), *bytes);
+  if (!ev.ok()) return ToGrpc(ev.status());
+  *resp = *ev;
+  return grpc::Status::OK;
+}
+
+#define TF_NEED_ROLLOUTS() \
+  if (!rollouts_) return ToGrpc(UnimplementedError("rollouts are off here"))
+
+grpc::Status FleetService::CreateRollout(grpc::ServerContext* ctx,
+                                         const v1::CreateRolloutRequest* req,
+                                         v1::Rollout* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROLLOUTS();
+  auto r = rollouts_->CreateRollout(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::GetRollout(grpc::ServerContext* ctx,
+                                      const v1::GetRolloutRequest* req,
+                                      v1::Rollout* resp) {
+  TF_AUTHORIZE(kViewer);
+  TF_NEED_ROLLOUTS();
+  auto r = rollouts_->Get(req->rollout_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListRollouts(grpc::ServerContext* ctx,
+                                        const v1::ListRolloutsRequest* req,
+                                        v1::ListRolloutsResponse* resp) {
+  TF_AUTHORIZE(kViewer);
+  TF_NEED_ROLLOUTS();
+  std::string next;
+  auto list = rollouts_->List(req->page_token(), req->page_size(), &next);
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& r : *list) *resp->add_rollouts() = std::move(r);
+  resp->set_next_page_token(next);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::PauseRollout(grpc::ServerContext* ctx,
+                                        const v1::RolloutActionRequest* req,
+                                        v1::Rollout* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROLLOUTS();
+  auto r = rollouts_->Pause(req->rollout_id(), req->reason());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ResumeRollout(grpc::ServerContext* ctx,
+                                         const v1::RolloutActionRequest* req,
+                                         v1::Rollout* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROLLOUTS();
+  auto r = rollouts_->Resume(req->rollout_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::AbortRollout(grpc::ServerContext* ctx,
+                                        const v1::RolloutActionRequest* req,
+                                        v1::Rollout* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROLLOUTS();
+  auto r = rollouts_->Abort(req->rollout_id(), req->reason());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
 }
 
 }  // namespace tinyfleet::api

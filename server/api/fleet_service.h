@@ -8,8 +8,10 @@
 #define TINYFLEET_SERVER_API_FLEET_SERVICE_H_
 
 #include "server/api/auth.h"
+#include "server/catalog/model_catalog.h"
 #include "server/events/event_bus.h"
 #include "server/fleet/registry.h"
+#include "server/ota/rollout_engine.h"
 #include "tinyfleet/v1/fleet.grpc.pb.h"
 
 namespace tinyfleet::api {
@@ -23,6 +25,42 @@ class FleetService final : public v1::FleetService::Service {
   FleetService(fleet::Registry* registry, Authenticator* auth,
                events::EventBus* events, store::TelemetryRepository* telemetry,
                const Clock* clock);
+  // Model and rollout calls need these (both may stay null: UNIMPLEMENTED).
+  // `datasets_dir` holds named feature data sets for EvaluateModel.
+  void SetCatalog(catalog::ModelCatalog* catalog,
+                  std::filesystem::path datasets_dir);
+  void SetRollouts(ota::RolloutEngine* rollouts);
+
+  grpc::Status UploadModel(grpc::ServerContext* ctx,
+                           grpc::ServerReader<v1::UploadModelRequest>* reader,
+                           v1::Model* resp) override;
+  grpc::Status ListModels(grpc::ServerContext* ctx,
+                          const v1::ListModelsRequest* req,
+                          v1::ListModelsResponse* resp) override;
+  grpc::Status GetModel(grpc::ServerContext* ctx,
+                        const v1::GetModelRequest* req,
+                        v1::Model* resp) override;
+  grpc::Status EvaluateModel(grpc::ServerContext* ctx,
+                             const v1::EvaluateModelRequest* req,
+                             v1::Evaluation* resp) override;
+  grpc::Status CreateRollout(grpc::ServerContext* ctx,
+                             const v1::CreateRolloutRequest* req,
+                             v1::Rollout* resp) override;
+  grpc::Status GetRollout(grpc::ServerContext* ctx,
+                          const v1::GetRolloutRequest* req,
+                          v1::Rollout* resp) override;
+  grpc::Status ListRollouts(grpc::ServerContext* ctx,
+                            const v1::ListRolloutsRequest* req,
+                            v1::ListRolloutsResponse* resp) override;
+  grpc::Status PauseRollout(grpc::ServerContext* ctx,
+                            const v1::RolloutActionRequest* req,
+                            v1::Rollout* resp) override;
+  grpc::Status ResumeRollout(grpc::ServerContext* ctx,
+                             const v1::RolloutActionRequest* req,
+                             v1::Rollout* resp) override;
+  grpc::Status AbortRollout(grpc::ServerContext* ctx,
+                            const v1::RolloutActionRequest* req,
+                            v1::Rollout* resp) override;
 
   grpc::Status CreateEnrollmentTokens(
       grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
@@ -74,6 +112,9 @@ class FleetService final : public v1::FleetService::Service {
   events::EventBus* events_;
   store::TelemetryRepository* telemetry_;
   const Clock* clock_;
+  catalog::ModelCatalog* catalog_ = nullptr;
+  std::filesystem::path datasets_dir_;
+  ota::RolloutEngine* rollouts_ = nullptr;
 };
 
 }  // namespace tinyfleet::api

@@ -365,7 +365,8 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
                                             const std::string& cert_sha256,
                                             const v1::NodeInfo& node,
                                             const std::string& agent_version,
-                                            SessionKick kick) {
+                                            SessionKick kick,
+                                            SessionSend send) {
   TF_RETURN_IF_ERROR(ValidateNodeInfo(node));
   if (agent_version.size() > 64) {
     return InvalidArgumentError("agent_version too long");
@@ -408,6 +409,7 @@ Result<SessionTicket> Registry::OpenSession(const std::string& device_id,
     p.session_id = next_session_id_++;
     p.last_heartbeat = clock_->SteadyNow();
     p.kick = std::move(kick);
+    p.send = std::move(send);
     ticket.session_id = p.session_id;
     dirty_last_seen_[device_id] = now;
   }
@@ -504,6 +506,30 @@ size_t Registry::Sweep() {
     Publish(id, "offline", Connectivity::kOffline, store::Lifecycle::kActive);
   }
   return kicks.size();
+}
+
+Status Registry::SendToDevice(const std::string& device_id,
+                              const v1::GatewayMessage& message) {
+  SessionSend send;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = online_.find(device_id);
+    if (it == online_.end() || !it->second.send) {
+      return UnavailableError(device_id + " is offline");
+    }
+    send = it->second.send;
+  }
+  if (!send(message))
+    return UnavailableError(device_id + " session is closing");
+  return Status::Ok();
+}
+
+std::vector<std::string> Registry::OnlineDevices() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  out.reserve(online_.size());
+  for (const auto& [id, p] : online_) out.push_back(id);
+  return out;
 }
 
 size_t Registry::online_count() const {

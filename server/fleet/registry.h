@@ -26,6 +26,7 @@
 #include "common/status.h"
 #include "server/events/event_bus.h"
 #include "server/store/store.h"
+#include "tinyfleet/v1/agent.pb.h"
 #include "tinyfleet/v1/common.pb.h"
 
 namespace prometheus {
@@ -88,6 +89,9 @@ struct Enrollment {
 // Called to close a session from the gateway side (replaced, decommissioned,
 // timed out). Must not block.
 using SessionKick = std::function<void(const Status& reason)>;
+// Queues a message on a session's stream. Must not block; false when the
+// session is closing.
+using SessionSend = std::function<bool(const v1::GatewayMessage& message)>;
 
 struct SessionTicket {
   uint64_t session_id = 0;
@@ -144,7 +148,14 @@ class Registry {
                                     const std::string& cert_sha256,
                                     const v1::NodeInfo& node,
                                     const std::string& agent_version,
-                                    SessionKick kick);
+                                    SessionKick kick,
+                                    SessionSend send = nullptr);
+  // Sends a message to the device's current session. UNAVAILABLE when the
+  // device is offline or its session closing.
+  Status SendToDevice(const std::string& device_id,
+                      const v1::GatewayMessage& message);
+  // Ids of the devices online now.
+  std::vector<std::string> OnlineDevices() const;
   // Records a heartbeat. NOT_FOUND when the session is not current.
   Status Heartbeat(const std::string& device_id, uint64_t session_id,
                    const std::vector<v1::ModelSlot>* slots);
@@ -164,6 +175,7 @@ class Registry {
     uint64_t session_id = 0;
     std::chrono::steady_clock::time_point last_heartbeat;
     SessionKick kick;
+    SessionSend send;
   };
 
   Registry(store::Store* store, const pki::CertificateAuthority* ca,

@@ -18,9 +18,12 @@
 #include "server/api/fleet_service.h"
 #include "server/api/json_api.h"
 #include "server/api/rpc_metrics.h"
+#include "server/catalog/model_catalog.h"
 #include "server/fleet/registry.h"
 #include "server/http/dashboard_assets.h"
 #include "server/http/http_server.h"
+#include "server/ota/artifact_store.h"
+#include "server/ota/rollout_engine.h"
 #include "server/store/sqlite_store.h"
 #include "server/telemetry/ingest.h"
 #include "server/telemetry/telemetry_key.h"
@@ -36,6 +39,10 @@ struct Gateway::Impl {
   pki::GatewayPki pki;
   telemetry::GatewayTelemetryKey telemetry_key;
   std::unique_ptr<telemetry::TelemetryIngest> ingest;
+  catalog::SigningKey signing_key;
+  std::unique_ptr<ota::ArtifactStore> artifacts;
+  std::unique_ptr<catalog::ModelCatalog> catalog;
+  std::unique_ptr<ota::RolloutEngine> rollouts;
   std::unique_ptr<fleet::Registry> registry;
   std::unique_ptr<api::Authenticator> auth;
   std::unique_ptr<boost::asio::thread_pool> pool;
@@ -97,6 +104,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
                                         impl->store.get(), &impl->telemetry_key,
                                         clock, impl->metrics.get()));
 
+  TF_ASSIGN_OR_RETURN(impl->signing_key,
+                      catalog::SigningKey::LoadOrCreate(opt.pki_dir));
+  TF_ASSIGN_OR_RETURN(impl->artifacts, ota::ArtifactStore::Open(
+                                           opt.data_dir / "artifacts",
+                                           &impl->store->artifacts(), clock));
+
   fleet::RegistryOptions ropt;
   ropt.heartbeat_interval = opt.heartbeat_interval;
   ropt.missed_heartbeats_offline = opt.missed_heartbeats_offline;
@@ -104,6 +117,14 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
       impl->registry,
       fleet::Registry::Create(impl->store.get(), impl->pki.ca.get(), clock,
                               impl->metrics.get(), ropt, impl->events.get()));
+  TF_ASSIGN_OR_RETURN(impl->catalog,
+                      catalog::ModelCatalog::Create(
+                          impl->store.get(), impl->artifacts.get(),
+                          &impl->signing_key, impl->events.get(), clock));
+  TF_ASSIGN_OR_RETURN(impl->rollouts,
+                      ota::RolloutEngine::Create(
+                          impl->store.get(), impl->registry.get(),
+                          impl->artifacts.get(), impl->events.get(), clock));
   impl->auth = std::make_unique<api::Authenticator>(
       &impl->store->operator_tokens(), clock);
   TF_ASSIGN_OR_RETURN(bool created,
@@ -114,10 +135,16 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->fleet_service = std::make_unique<api::FleetService>(
       impl->registry.get(), impl->auth.get(), impl->events.get(),
       &impl->store->telemetry(), clock);
+  impl->fleet_service->SetCatalog(impl->catalog.get(),
+                                  opt.data_dir / "datasets");
+  impl->fleet_service->SetRollouts(impl->rollouts.get());
   api::AgentServiceOptions aopt;
   aopt.insecure_identity = opt.insecure_dev;
   aopt.gateway_telemetry_public_key = impl->telemetry_key.public_key;
   aopt.ingest = impl->ingest.get();
+  aopt.artifacts = impl->artifacts.get();
+  aopt.rollouts = impl->rollouts.get();
+  aopt.model_signing_public_key = impl->signing_key.public_point;
   impl->agent_service = std::make_unique<api::AgentService>(
       impl->registry.get(), impl->pool.get(), aopt);
 
@@ -199,6 +226,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
         if (raw->stopping) break;
         lock.unlock();
         raw->registry->Sweep();
+        raw->rollouts->Tick();
         if (raw->clock->SteadyNow() - last_downsample >
             std::chrono::minutes(1)) {
           last_downsample = raw->clock->SteadyNow();
@@ -235,6 +263,8 @@ const std::filesystem::path& Gateway::admin_token_file() const {
   return impl_->options.admin_token_file;
 }
 fleet::Registry& Gateway::registry() { return *impl_->registry; }
+
+void Gateway::TickRollouts() { impl_->rollouts->Tick(); }
 
 Result<uint64_t> Gateway::DownsampleTelemetry() {
   return impl_->store->telemetry().Downsample(

@@ -68,6 +68,8 @@ class Gateway {
   const std::string& ca_certificate_pem() const;
   const std::filesystem::path& admin_token_file() const;
   fleet::Registry& registry();
+  // Advances rollouts now (also done by the background sweep).
+  void TickRollouts();
   // Folds raw telemetry older than the retention into rollups now.
   Result<uint64_t> DownsampleTelemetry();
 

@@ -101,6 +101,42 @@ CREATE TABLE telemetry_1m (
 ) WITHOUT ROWID;
 CREATE INDEX telemetry_1m_by_time ON telemetry_1m(minute_ms, device_id);
 )sql"},
+    {3, "artifacts, model versions, rollouts and their targets", R"sql(
+CREATE TABLE artifacts (
+  artifact_id   TEXT PRIMARY KEY,
+  size          INTEGER NOT NULL,
+  kind          TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE models (
+  name        TEXT NOT NULL,
+  version     INTEGER NOT NULL,
+  artifact_id TEXT NOT NULL REFERENCES artifacts(artifact_id),
+  model       BLOB NOT NULL,
+  PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+
+CREATE TABLE rollouts (
+  rollout_id    TEXT PRIMARY KEY,
+  state         INTEGER NOT NULL,
+  rollout       BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rollouts_by_state ON rollouts(state, rollout_id);
+
+CREATE TABLE rollout_targets (
+  rollout_id          TEXT NOT NULL,
+  device_id           TEXT NOT NULL,
+  wave                INTEGER NOT NULL,
+  state               TEXT NOT NULL,
+  error               TEXT NOT NULL,
+  previous_model_ref  TEXT NOT NULL,
+  previous_model_id   TEXT NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  bytes_sent          INTEGER NOT NULL,
+  PRIMARY KEY (rollout_id, device_id)
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

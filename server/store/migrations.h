@@ -7,8 +7,8 @@
 
 #include <span>
 
-#include "common/status.h"
 #include "common/sqlite_db.h"
+#include "common/status.h"
 
 namespace tinyfleet::store {
 

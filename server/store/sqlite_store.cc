@@ -797,6 +797,27 @@ class SqliteTelemetry final : public TelemetryRepository {
     return n;
   }
 
+  Result<std::pair<uint64_t, uint64_t>> FeedbackByModel(
+      const std::vector<std::string>& device_ids, uint32_t model_version,
+      int64_t since_ms) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("SELECT COALESCE(SUM(fb_correct),0), "
+                        "COALESCE(SUM(fb_total),0) FROM telemetry WHERE "
+                        "model_version=? AND time_ms>=? AND device_id IN "
+                        "(SELECT value FROM json_each(?))"));
+    q.Bind(1, static_cast<int64_t>(model_version));
+    q.Bind(2, since_ms);
+    q.Bind(3, nlohmann::json(device_ids).dump());
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    std::pair<uint64_t, uint64_t> out{0, 0};
+    if (row)
+      out = {static_cast<uint64_t>(q.Int(0)), static_cast<uint64_t>(q.Int(1))};
+    q.Reset();
+    return out;
+  }
+
   Result<uint64_t> CountRaw() override {
     std::lock_guard<std::mutex> lock(s_->mu);
     TF_ASSIGN_OR_RETURN(auto q,
@@ -811,6 +832,237 @@ class SqliteTelemetry final : public TelemetryRepository {
   Shared* s_;
 };
 
+class SqliteArtifacts final : public ArtifactRepository {
+ public:
+  explicit SqliteArtifacts(Shared* s) : s_(s) {}
+  Status Put(const ArtifactRecord& a) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("INSERT OR IGNORE INTO artifacts VALUES (?,?,?,?)"));
+    q.Bind(1, a.artifact_id)
+        .Bind(2, static_cast<int64_t>(a.size))
+        .Bind(3, a.kind)
+        .Bind(4, a.created_at_ms);
+    return q.Run();
+  }
+  Result<ArtifactRecord> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("SELECT artifact_id, size, kind, created_at_ms "
+                                "FROM artifacts WHERE artifact_id=?"));
+    q.Bind(1, id);
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return NotFoundError("no artifact " + id);
+    ArtifactRecord a{q.Text(0), static_cast<uint64_t>(q.Int(1)), q.Text(2),
+                     q.Int(3)};
+    q.Reset();
+    return a;
+  }
+
+ private:
+  Shared* s_;
+};
+
+class SqliteModels final : public ModelRepository {
+ public:
+  explicit SqliteModels(Shared* s) : s_(s) {}
+  Result<ModelRecord> Create(ModelRecord r) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    TF_ASSIGN_OR_RETURN(
+        auto q, db.Prepare("SELECT COALESCE(MAX(version),0) FROM models "
+                           "WHERE name=?"));
+    q.Bind(1, r.model.name());
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    uint32_t version = static_cast<uint32_t>(row ? q.Int(0) : 0) + 1;
+    q.Reset();
+    r.model.set_version(version);
+    r.model.set_ref(r.model.name() + ":" + std::to_string(version));
+    TF_ASSIGN_OR_RETURN(auto ins,
+                        db.Prepare("INSERT INTO models VALUES (?,?,?,?)"));
+    ins.Bind(1, r.model.name())
+        .Bind(2, static_cast<int64_t>(version))
+        .Bind(3, r.artifact_id)
+        .BindBlob(4, r.model.SerializeAsString());
+    TF_RETURN_IF_ERROR(ins.Run());
+    TF_RETURN_IF_ERROR(tx.Commit());
+    return r;
+  }
+  Result<ModelRecord> Get(const std::string& name, uint32_t version) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    std::string sql = version == 0 ? "SELECT artifact_id, model FROM models "
+                                     "WHERE name=? ORDER BY version "
+                                     "DESC LIMIT 1"
+                                   : "SELECT artifact_id, model FROM models "
+                                     "WHERE name=? AND version=?";
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    q.Bind(1, name);
+    if (version) q.Bind(2, static_cast<int64_t>(version));
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) {
+      return NotFoundError("no model " + name +
+                           (version ? ":" + std::to_string(version) : ""));
+    }
+    ModelRecord r;
+    r.artifact_id = q.Text(0);
+    if (!r.model.ParseFromString(q.Blob(1))) {
+      return DataLossError("stored model " + name + " does not parse");
+    }
+    q.Reset();
+    return r;
+  }
+  Result<std::vector<ModelRecord>> List(const std::string& name,
+                                        const std::string& after_ref,
+                                        uint32_t limit) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    // after_ref is "name:version" of the last row of the previous page.
+    std::string after_name;
+    int64_t after_version = 0;
+    size_t colon = after_ref.rfind(':');
+    if (colon != std::string::npos) {
+      after_name = after_ref.substr(0, colon);
+      after_version = std::atoll(after_ref.c_str() + colon + 1);
+    }
+    std::string sql =
+        "SELECT artifact_id, model FROM models WHERE (name > ? OR (name = ? "
+        "AND "
+        "version > ?))";
+    if (!name.empty()) sql += " AND name = ?";
+    sql += " ORDER BY name, version LIMIT ?";
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    int i = 1;
+    q.Bind(i++, after_name);
+    q.Bind(i++, after_name);
+    q.Bind(i++, after_version);
+    if (!name.empty()) q.Bind(i++, name);
+    q.Bind(i++, static_cast<int64_t>(limit));
+    std::vector<ModelRecord> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ModelRecord r;
+      r.artifact_id = q.Text(0);
+      if (!r.model.ParseFromString(q.Blob(1))) {
+        return DataLossError("stored model does not parse");
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+ private:
+  Shared* s_;
+};
+
+class SqliteRollouts final : public RolloutRepository {
+ public:
+  explicit SqliteRollouts(Shared* s) : s_(s) {}
+  Status Put(const v1::Rollout& r) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("INSERT OR REPLACE INTO rollouts VALUES (?,?,?)"));
+    q.Bind(1, r.rollout_id())
+        .Bind(2, static_cast<int64_t>(r.state()))
+        .BindBlob(3, r.SerializeAsString());
+    return q.Run();
+  }
+  Result<v1::Rollout> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("SELECT rollout FROM rollouts WHERE rollout_id=?"));
+    q.Bind(1, id);
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return NotFoundError("no rollout " + id);
+    v1::Rollout r;
+    if (!r.ParseFromString(q.Blob(0)))
+      return DataLossError("stored rollout does not parse");
+    q.Reset();
+    return r;
+  }
+  Result<std::vector<v1::Rollout>> List(const std::string& after_id,
+                                        uint32_t limit) override {
+    return Select(
+        "SELECT rollout FROM rollouts WHERE rollout_id > ? ORDER BY "
+        "rollout_id LIMIT ?",
+        after_id, limit);
+  }
+  Result<std::vector<v1::Rollout>> ListUnfinished() override {
+    return Select(
+        "SELECT rollout FROM rollouts WHERE rollout_id > ? AND state IN "
+        "(1,2,3) "
+        "ORDER BY rollout_id LIMIT ?",
+        "", 100000);
+  }
+  Status PutTarget(const RolloutTarget& t) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("INSERT OR REPLACE INTO rollout_targets VALUES "
+                                "(?,?,?,?,?,?,?,?,?)"));
+    q.Bind(1, t.rollout_id)
+        .Bind(2, t.device_id)
+        .Bind(3, static_cast<int64_t>(t.wave))
+        .Bind(4, t.state)
+        .Bind(5, t.error)
+        .Bind(6, t.previous_model_ref)
+        .Bind(7, t.previous_model_id)
+        .Bind(8, t.updated_at_ms)
+        .Bind(9, static_cast<int64_t>(t.bytes_sent));
+    return q.Run();
+  }
+  Result<std::vector<RolloutTarget>> Targets(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("SELECT rollout_id, device_id, wave, state, error,"
+                        " previous_model_ref, previous_model_id,"
+                        " updated_at_ms, bytes_sent FROM rollout_targets"
+                        " WHERE rollout_id=? ORDER BY device_id"));
+    q.Bind(1, id);
+    std::vector<RolloutTarget> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      RolloutTarget t;
+      t.rollout_id = q.Text(0);
+      t.device_id = q.Text(1);
+      t.wave = static_cast<uint32_t>(q.Int(2));
+      t.state = q.Text(3);
+      t.error = q.Text(4);
+      t.previous_model_ref = q.Text(5);
+      t.previous_model_id = q.Text(6);
+      t.updated_at_ms = q.Int(7);
+      t.bytes_sent = static_cast<uint64_t>(q.Int(8));
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+ private:
+  Result<std::vector<v1::Rollout>> Select(const std::string& sql,
+                                          const std::string& after,
+                                          uint32_t limit) {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    q.Bind(1, after);
+    q.Bind(2, static_cast<int64_t>(limit));
+    std::vector<v1::Rollout> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      v1::Rollout r;
+      if (!r.ParseFromString(q.Blob(0)))
+        return DataLossError("stored rollout does not parse");
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  Shared* s_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, int version)
@@ -818,13 +1070,19 @@ class SqliteStore final : public Store {
         devices_(&shared_),
         tokens_(&shared_),
         operators_(&shared_),
-        telemetry_(&shared_) {
+        telemetry_(&shared_),
+        artifacts_(&shared_),
+        models_(&shared_),
+        rollouts_(&shared_) {
     shared_.db = std::move(db);
   }
   DeviceRepository& devices() override { return devices_; }
   EnrollmentTokenRepository& enrollment_tokens() override { return tokens_; }
   OperatorTokenRepository& operator_tokens() override { return operators_; }
   TelemetryRepository& telemetry() override { return telemetry_; }
+  ArtifactRepository& artifacts() override { return artifacts_; }
+  ModelRepository& models() override { return models_; }
+  RolloutRepository& rollouts() override { return rollouts_; }
   int schema_version() const override { return version_; }
 
  private:
@@ -834,6 +1092,9 @@ class SqliteStore final : public Store {
   SqliteEnrollmentTokens tokens_;
   SqliteOperatorTokens operators_;
   SqliteTelemetry telemetry_;
+  SqliteArtifacts artifacts_;
+  SqliteModels models_;
+  SqliteRollouts rollouts_;
 };
 
 }  // namespace

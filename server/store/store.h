@@ -18,6 +18,7 @@
 
 #include "common/status.h"
 #include "tinyfleet/v1/common.pb.h"
+#include "tinyfleet/v1/fleet.pb.h"
 
 namespace tinyfleet::store {
 
@@ -221,6 +222,81 @@ class TelemetryRepository {
   // them. Returns the number of raw rows folded.
   virtual Result<uint64_t> Downsample(int64_t before_ms) = 0;
   virtual Result<uint64_t> CountRaw() = 0;
+  // Labelled-feedback totals (correct, total) reported by `device_ids` while
+  // running model version `model_version`, from raw rows since `since_ms`.
+  virtual Result<std::pair<uint64_t, uint64_t>> FeedbackByModel(
+      const std::vector<std::string>& device_ids, uint32_t model_version,
+      int64_t since_ms) = 0;
+};
+
+// ---- Artifacts, models and rollouts -----------------------------------------
+
+// A stored byte artifact (model blob or delta), content-addressed: its id is
+// the SHA-256 of its bytes, hex. The bytes live in the artifact directory.
+struct ArtifactRecord {
+  std::string artifact_id;
+  uint64_t size = 0;
+  std::string kind;  // "blob" or "delta"
+  int64_t created_at_ms = 0;
+};
+
+class ArtifactRepository {
+ public:
+  virtual ~ArtifactRepository() = default;
+  // Idempotent: an existing id keeps its first record.
+  virtual Status Put(const ArtifactRecord& artifact) = 0;
+  virtual Result<ArtifactRecord> Get(const std::string& artifact_id) = 0;
+};
+
+// A model version: the API message plus the artifact holding its blob.
+struct ModelRecord {
+  v1::Model model;
+  std::string artifact_id;
+};
+
+class ModelRepository {
+ public:
+  virtual ~ModelRepository() = default;
+  // Assigns the next version for model.name() (1, 2, ...) atomically, sets
+  // model.version and model.ref, and stores it.
+  virtual Result<ModelRecord> Create(ModelRecord record) = 0;
+  // version 0: the latest version of `name`.
+  virtual Result<ModelRecord> Get(const std::string& name,
+                                  uint32_t version) = 0;
+  // Ordered by (name, version); name empty: every model.
+  virtual Result<std::vector<ModelRecord>> List(const std::string& name,
+                                                const std::string& after_ref,
+                                                uint32_t limit) = 0;
+};
+
+// One device's part in a rollout.
+struct RolloutTarget {
+  std::string rollout_id;
+  std::string device_id;
+  uint32_t wave = 0;
+  // pending, ordered, downloading, transferring, verifying, activated,
+  // confirmed, failed, rollback_ordered, rolled_back
+  std::string state = "pending";
+  std::string error;
+  // What the device ran before (for rollback), "name:version" or "".
+  std::string previous_model_ref;
+  std::string previous_model_id;
+  int64_t updated_at_ms = 0;
+  uint64_t bytes_sent = 0;
+};
+
+class RolloutRepository {
+ public:
+  virtual ~RolloutRepository() = default;
+  virtual Status Put(const v1::Rollout& rollout) = 0;  // insert or replace
+  virtual Result<v1::Rollout> Get(const std::string& rollout_id) = 0;
+  virtual Result<std::vector<v1::Rollout>> List(const std::string& after_id,
+                                                uint32_t limit) = 0;
+  // Rollouts in PENDING, RUNNING or PAUSED.
+  virtual Result<std::vector<v1::Rollout>> ListUnfinished() = 0;
+  virtual Status PutTarget(const RolloutTarget& target) = 0;
+  virtual Result<std::vector<RolloutTarget>> Targets(
+      const std::string& rollout_id) = 0;
 };
 
 class Store {
@@ -230,6 +306,9 @@ class Store {
   virtual EnrollmentTokenRepository& enrollment_tokens() = 0;
   virtual OperatorTokenRepository& operator_tokens() = 0;
   virtual TelemetryRepository& telemetry() = 0;
+  virtual ArtifactRepository& artifacts() = 0;
+  virtual ModelRepository& models() = 0;
+  virtual RolloutRepository& rollouts() = 0;
   // Schema version after migrations.
   virtual int schema_version() const = 0;
 };

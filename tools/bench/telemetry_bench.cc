@@ -47,7 +47,8 @@ tn_status Entropy(void*, uint8_t* out, size_t len) {
   return RAND_bytes(out, static_cast<int>(len)) == 1 ? TN_OK : TN_ERR_CRYPTO;
 }
 
-std::string SealRecord(const tn_seal_key& key, uint64_t counter, int64_t unix_ms) {
+std::string SealRecord(const tn_seal_key& key, uint64_t counter,
+                       int64_t unix_ms) {
   tn_telemetry_record rec{};
   rec.flags = TN_TELEMETRY_FLAG_TIME_VALID;
   rec.unix_ms = static_cast<uint64_t>(unix_ms);
@@ -67,7 +68,8 @@ std::string SealRecord(const tn_seal_key& key, uint64_t counter, int64_t unix_ms
   tn_telemetry_record_encode(&rec, plain, sizeof(plain), &plen);
   uint8_t out[TN_SEAL_MAX_SEALED];
   size_t olen = 0;
-  tn_seal_record_with_counter(&key, counter, plain, plen, out, sizeof(out), &olen);
+  tn_seal_record_with_counter(&key, counter, plain, plen, out, sizeof(out),
+                              &olen);
   return std::string(reinterpret_cast<char*>(out), olen);
 }
 
@@ -84,11 +86,15 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/tinyfleet-bench-XXXXXX";
   std::filesystem::path dir = mkdtemp(tmpl);
   const Clock& clock = SystemClock::Instance();
-  auto store = std::move(store::OpenSqliteStore({dir / "gateway.db"}, clock)).value();
-  auto ca = std::move(pki::CertificateAuthority::Create("bench", clock)).value();
-  auto registry =
-      std::move(fleet::Registry::Create(store.get(), ca.get(), &clock, nullptr, {})).value();
-  auto gw_key = std::move(telemetry::GatewayTelemetryKey::LoadOrCreate(dir)).value();
+  auto store =
+      std::move(store::OpenSqliteStore({dir / "gateway.db"}, clock)).value();
+  auto ca =
+      std::move(pki::CertificateAuthority::Create("bench", clock)).value();
+  auto registry = std::move(fleet::Registry::Create(store.get(), ca.get(),
+                                                    &clock, nullptr, {}))
+                      .value();
+  auto gw_key =
+      std::move(telemetry::GatewayTelemetryKey::LoadOrCreate(dir)).value();
 
   // Enroll the devices, each with its own node key, and seal their records
   // with the node-side derivation.
@@ -103,18 +109,20 @@ int main(int argc, char** argv) {
   for (int d = 0; d < devices; ++d) {
     tn_p256_keypair node;
     tn_p256_keypair_generate(Entropy, nullptr, &node);
-    auto e = registry->Enroll(tokens->secrets[d], *csr, {}, "",
-                              std::string(reinterpret_cast<char*>(node.public_key), 65));
+    auto e = registry->Enroll(
+        tokens->secrets[d], *csr, {}, "",
+        std::string(reinterpret_cast<char*>(node.public_key), 65));
     if (!e.ok()) {
       std::fprintf(stderr, "enroll: %s\n", e.status().ToString().c_str());
       return 1;
     }
     ids.push_back(e->device.device_id);
     tn_seal_key key;
-    tn_seal_derive_node_side(node.private_key,
-                             reinterpret_cast<const uint8_t*>(gw_key.public_key.data()),
-                             reinterpret_cast<const uint8_t*>(ids.back().data()),
-                             ids.back().size(), &key);
+    tn_seal_derive_node_side(
+        node.private_key,
+        reinterpret_cast<const uint8_t*>(gw_key.public_key.data()),
+        reinterpret_cast<const uint8_t*>(ids.back().data()), ids.back().size(),
+        &key);
     for (int r = 0; r < per_device; ++r) {
       // Spread over the last day so the query has a day of data.
       int64_t t = day_start + static_cast<int64_t>(r) * 86'400'000 / per_device;
@@ -124,8 +132,8 @@ int main(int argc, char** argv) {
   }
 
   // ---- ingest: agents send batches of 64 records, as GatewaySession does.
-  auto ingest = std::move(telemetry::TelemetryIngest::Create(store.get(), &gw_key, &clock,
-                                                             nullptr))
+  auto ingest = std::move(telemetry::TelemetryIngest::Create(
+                              store.get(), &gw_key, &clock, nullptr))
                     .value();
   // Warm the per-device key cache (one ECDH per device) outside the timing,
   // as a running gateway has it.
@@ -148,12 +156,13 @@ int main(int argc, char** argv) {
         cv.wait(lock, [&] { return outstanding < 2000; });
         ++outstanding;
       }
-      ingest->Submit(ids[d], std::move(batch), [&](Result<telemetry::IngestOutcome> o) {
-        std::lock_guard<std::mutex> lock(mu);
-        --outstanding;
-        if (o.ok()) stored += o->stored;
-        cv.notify_all();
-      });
+      ingest->Submit(ids[d], std::move(batch),
+                     [&](Result<telemetry::IngestOutcome> o) {
+                       std::lock_guard<std::mutex> lock(mu);
+                       --outstanding;
+                       if (o.ok()) stored += o->stored;
+                       cv.notify_all();
+                     });
     }
   }
   {
@@ -162,9 +171,11 @@ int main(int argc, char** argv) {
   }
   double ingest_s = Seconds(t0, Clk::now());
   uint64_t expected = static_cast<uint64_t>(devices) * (per_device - 1);
-  std::printf("ingest: %llu records (%llu expected) in %.2f s = %.0f records/s durable\n",
-              static_cast<unsigned long long>(stored),
-              static_cast<unsigned long long>(expected), ingest_s, stored / ingest_s);
+  std::printf(
+      "ingest: %llu records (%llu expected) in %.2f s = %.0f records/s "
+      "durable\n",
+      static_cast<unsigned long long>(stored),
+      static_cast<unsigned long long>(expected), ingest_s, stored / ingest_s);
 
   // ---- query over the day.
   std::vector<double> one, fleet;
@@ -191,10 +202,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::printf("query: one device, a day in 5-min buckets: median %.2f ms; "
-              "whole fleet, a day in 1-h buckets: median %.1f ms (21 runs, %llu rows)\n",
-              Median(one), Median(fleet),
-              static_cast<unsigned long long>(*store->telemetry().CountRaw()));
+  std::printf(
+      "query: one device, a day in 5-min buckets: median %.2f ms; "
+      "whole fleet, a day in 1-h buckets: median %.1f ms (21 runs, %llu "
+      "rows)\n",
+      Median(one), Median(fleet),
+      static_cast<unsigned long long>(*store->telemetry().CountRaw()));
 
   // ---- agent outbox.
   agent::OutboxOptions oo;
@@ -204,19 +217,21 @@ int main(int argc, char** argv) {
   std::atomic<int> durable{0};
   auto o0 = Clk::now();
   for (int i = 0; i < kOutbox; ++i) {
-    outbox->Append({ids[static_cast<size_t>(i) % ids.size()], static_cast<uint64_t>(i + 1),
-                    records[0][0].sealed},
+    outbox->Append({ids[static_cast<size_t>(i) % ids.size()],
+                    static_cast<uint64_t>(i + 1), records[0][0].sealed},
                    [&](const Status&) { durable.fetch_add(1); });
   }
   while (durable.load() < kOutbox) std::this_thread::yield();
   double append_s = Seconds(o0, Clk::now());
   auto a0 = Clk::now();
-  for (const auto& id : ids) (void)outbox->Acknowledge(id, static_cast<uint64_t>(kOutbox));
+  for (const auto& id : ids)
+    (void)outbox->Acknowledge(id, static_cast<uint64_t>(kOutbox));
   double ack_s = Seconds(a0, Clk::now());
-  std::printf("outbox: %d durable appends in %.2f s = %.0f records/s (%llu commits); "
-              "acknowledged all in %.2f s\n",
-              kOutbox, append_s, kOutbox / append_s,
-              static_cast<unsigned long long>(outbox->stats().commits), ack_s);
+  std::printf(
+      "outbox: %d durable appends in %.2f s = %.0f records/s (%llu commits); "
+      "acknowledged all in %.2f s\n",
+      kOutbox, append_s, kOutbox / append_s,
+      static_cast<unsigned long long>(outbox->stats().commits), ack_s);
   std::filesystem::remove_all(dir);
   return 0;
 }

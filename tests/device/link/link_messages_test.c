@@ -493,7 +493,9 @@ TN_TEST(type_tables) {
   TN_CHECK(strcmp(tn_link_slot_state_str(9), "unknown") == 0);
   int known = 0;
   for (int t = 0; t < 256; ++t) known += tn_link_msg_type_known((uint8_t)t);
-  TN_CHECK_EQ(known, 21); /* with KEY_INFO, KEY_INFO_REPLY, SET_GATEWAY_KEY */
+  /* With KEY_INFO, KEY_INFO_REPLY, SET_GATEWAY_KEY, MODEL_STATUS,
+   * MODEL_STATUS_REPLY and SET_MODEL_KEY. */
+  TN_CHECK_EQ(known, 24);
 }
 
 int main(void) {
