@@ -32,14 +32,21 @@ class LogLine {
   LogLevel level_;
   std::ostringstream stream_;
 };
+// Turns the stream expression into void for the conditional in TF_LOG.
+struct LogVoidify {
+  void operator&(const LogLine&) {}
+};
 }  // namespace internal
 
 }  // namespace tinyfleet
 
 // TF_LOG(kInfo, "gateway") << "listening on " << addr;
-#define TF_LOG(level, component)                                   \
-  if (::tinyfleet::LogLevel::level < ::tinyfleet::MinLogLevel()) { \
-  } else                                                           \
-    ::tinyfleet::internal::LogLine(::tinyfleet::LogLevel::level, component)
+// An expression statement: safe in unbraced if/else.
+#define TF_LOG(level, component)                                         \
+  !(::tinyfleet::LogLevel::level >= ::tinyfleet::MinLogLevel())          \
+      ? (void)0                                                          \
+      : ::tinyfleet::internal::LogVoidify() &                            \
+            ::tinyfleet::internal::LogLine(::tinyfleet::LogLevel::level, \
+                                           component)
 
 #endif  // TINYFLEET_COMMON_LOG_H_

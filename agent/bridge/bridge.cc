@@ -61,6 +61,11 @@ uint32_t Bridge::node_info_capabilities() const {
   return node_info_.capabilities();
 }
 
+std::shared_ptr<Updater> Bridge::updater() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return updater_;
+}
+
 uint64_t Bridge::keys_provisioned() const {
   std::lock_guard<std::mutex> lock(mu_);
   return key_provisioned_;
@@ -345,10 +350,31 @@ void Bridge::StartSession(Credentials creds) {
       }
     });
   });
+  UpdaterOptions uo;
+  uo.endpoint = options_.endpoint;
+  if (!uo.endpoint.insecure && !so.credentials.ca_pem.empty()) {
+    uo.endpoint.ca_pem = so.credentials.ca_pem;
+  }
+  uo.credentials = so.credentials;
+  uo.cache_dir = options_.credentials_dir.parent_path() / "artifacts";
+  std::weak_ptr<GatewaySession> weak_session = session;
+  auto updater = Updater::Create(uo, link_, blocking_,
+                                 [weak_session](const v1::UpdateProgress& p) {
+                                   if (auto s = weak_session.lock())
+                                     s->SendProgress(p);
+                                 });
+  session->OnOrder([updater](const v1::UpdateOrder& o) { updater->Handle(o); });
+  if (node_info_capabilities() & TN_LINK_CAP_MODEL_UPDATE) {
+    asio::post(*blocking_, [updater] {
+      Status s = updater->ProvisionModelKey();
+      if (!s.ok()) TF_LOG(kWarning, "bridge") << "model key: " << s.ToString();
+    });
+  }
   bool telemetry;
   {
     std::lock_guard<std::mutex> lock(mu_);
     device_id_ = so.credentials.device_id;
+    updater_ = updater;
     gateway_key_ = so.credentials.gateway_telemetry_public_key;
     session_ = session;
     telemetry = node_info_.capabilities() & TN_LINK_CAP_TELEMETRY;

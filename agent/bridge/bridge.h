@@ -19,6 +19,7 @@
 
 #include "agent/link/node_link.h"
 #include "agent/session/gateway_session.h"
+#include "agent/update/updater.h"
 
 namespace tinyfleet::agent {
 
@@ -72,6 +73,8 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::shared_ptr<GatewaySession> session() const;
   // How often the node was given the gateway's telemetry key.
   uint64_t keys_provisioned() const;
+  // The node's updater (null before the session starts).
+  std::shared_ptr<Updater> updater() const;
 
  private:
   Bridge(boost::asio::io_context& io, BridgeOptions options,
@@ -103,6 +106,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::string device_id_;                    // guarded by mu_
   std::string last_error_;                   // guarded by mu_
   std::shared_ptr<GatewaySession> session_;  // guarded by mu_
+  std::shared_ptr<Updater> updater_;         // guarded by mu_
   std::string node_public_key_;              // guarded by mu_
   std::string gateway_key_;                  // guarded by mu_
   uint64_t key_provisioned_ = 0;             // node keys set (tests)

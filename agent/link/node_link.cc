@@ -166,6 +166,15 @@ void NodeLink::Ping(std::function<void(const Status&)> done) {
   });
 }
 
+void NodeLink::Call(uint8_t type, std::vector<uint8_t> payload,
+                    std::function<void(Result<std::vector<uint8_t>>)> done) {
+  asio::post(strand_,
+             [self = shared_from_this(), type, payload = std::move(payload),
+              done = std::move(done)]() mutable {
+               self->Submit(type, std::move(payload), std::move(done));
+             });
+}
+
 void NodeLink::KeyInfo(
     std::function<void(Result<tn_link_key_info_reply>)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {

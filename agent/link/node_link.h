@@ -10,6 +10,7 @@
 #ifndef TINYFLEET_AGENT_LINK_NODE_LINK_H_
 #define TINYFLEET_AGENT_LINK_NODE_LINK_H_
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
@@ -74,6 +75,14 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   void OnDisconnected(std::function<void(const Status&)> fn);
   void Close();
 
+  // A request of any type with an encoded payload; `done` gets the
+  // response payload (typed replies) or an empty one (ACK). A NACK becomes
+  // FAILED_PRECONDITION whose message ends with the node's tn_status name.
+  void Call(uint8_t type, std::vector<uint8_t> payload,
+            std::function<void(Result<std::vector<uint8_t>>)> done);
+  // Largest payload the node accepts (from its HELLO reply).
+  uint16_t peer_max_payload() const { return peer_max_payload_.load(); }
+
   NodeLinkStats stats() const { return stats_; }
 
  private:
@@ -110,7 +119,7 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   std::vector<uint8_t> wire_;  // bytes of the outstanding request
   int attempts_ = 0;
   bool open_ = false;
-  uint16_t peer_max_payload_ = TN_LINK_MIN_PAYLOAD;
+  std::atomic<uint16_t> peer_max_payload_{TN_LINK_MIN_PAYLOAD};
   std::function<void(const Status&)> on_disconnected_;
   TelemetryHandler on_telemetry_;
   uint64_t connection_ = 0;  // incremented per Connect; stale acks are dropped

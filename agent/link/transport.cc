@@ -11,6 +11,7 @@
 #include <random>
 
 #include "link/tn_link.h"
+#include "ota/tn_ota.h"
 #include "secure/tn_secure.h"
 #include "sim/tn_sim.h"
 
@@ -104,6 +105,26 @@ class VirtualNodeTransport final : public ByteTransport {
       tn_sim_mem_storage_init(&mem_);
       cfg.storage = tn_sim_mem_storage_interface(&mem_);
     }
+    // Model updates need the node's state on disk (slot files and the
+    // update records); in-memory nodes take none.
+    if (options_.slot_size > 0 && !options_.state_dir.empty()) {
+      if (options_.slot_size > kMaxSlot ||
+          tn_ota_file_flash_init(&file_flash_, options_.state_dir.c_str(), 2,
+                                 options_.slot_size) != TN_OK) {
+        return InvalidArgumentError("bad model slot configuration");
+      }
+      tn_ota_config_init(&cfg.ota);
+      cfg.ota.flash = tn_ota_file_flash_interface(&file_flash_);
+      // Verification and the self-test use a blob buffer and a model arena
+      // only inside one call; the nodes served by one thread share them.
+      thread_local std::vector<uint8_t> blob_buffer(kMaxSlot);
+      thread_local std::vector<uint64_t> arena(kArenaBytes / sizeof(uint64_t));
+      cfg.ota.blob_buffer = blob_buffer.data();
+      cfg.ota.blob_buffer_size = options_.slot_size;
+      cfg.ota.arena = arena.data();
+      cfg.ota.arena_size = kArenaBytes;
+      cfg.ota.accept_unsigned = options_.accept_unsigned_models ? 1 : 0;
+    }
     cfg.entropy = [](void*, uint8_t* out, size_t len) -> tn_status {
       std::random_device rd;
       for (size_t i = 0; i < len; ++i) out[i] = static_cast<uint8_t>(rd());
@@ -155,6 +176,9 @@ class VirtualNodeTransport final : public ByteTransport {
   OnClosed on_closed_;
   asio::steady_timer poll_timer_;
   std::chrono::steady_clock::time_point start_;
+  tn_ota_file_flash file_flash_{};
+  static constexpr uint32_t kMaxSlot = 1024 * 1024;
+  static constexpr uint32_t kArenaBytes = 512 * 1024;
 };
 
 // ---- Stream transports (TCP, serial) ---------------------------------------

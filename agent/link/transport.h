@@ -49,6 +49,11 @@ struct VirtualNodeOptions {
   // Sealed telemetry every this often once the node has its key (0: the
   // node sends none). Default 10 s.
   std::chrono::milliseconds telemetry_interval{10'000};
+  // A/B model slots of this size take model updates (0: the node offers
+  // none). Default 256 KiB.
+  uint32_t slot_size = 256 * 1024;
+  // Development only: accept unsigned model blobs.
+  bool accept_unsigned_models = false;
 };
 // The firmware's virtual node (device/sim) running in-process.
 Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(

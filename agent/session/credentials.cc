@@ -40,6 +40,18 @@ Result<Credentials> LoadCredentials(const std::filesystem::path& dir) {
     }
     c.gateway_telemetry_public_key = *raw;
   }
+  auto msk = ReadFile(dir / "model_signing.pub");
+  if (msk.ok()) {
+    std::string hex = *msk;
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r'))
+      hex.pop_back();
+    auto raw = HexDecode(hex);
+    if (!raw.ok() || raw->size() != 65) {
+      return DataLossError("model_signing.pub in " + dir.string() +
+                           " is corrupt");
+    }
+    c.model_signing_public_key = *raw;
+  }
   auto info = pki::InspectCertificate(c.certificate_pem);
   if (!info.ok() || info->common_name != c.device_id) {
     return DataLossError("device.crt in " + dir.string() +
@@ -63,6 +75,11 @@ Status SaveCredentials(const std::filesystem::path& dir, const Credentials& c) {
     TF_RETURN_IF_ERROR(WriteFileAtomic(
         dir / "gateway_telemetry.pub",
         HexEncode(c.gateway_telemetry_public_key) + "\n", 0644));
+  }
+  if (!c.model_signing_public_key.empty()) {
+    TF_RETURN_IF_ERROR(
+        WriteFileAtomic(dir / "model_signing.pub",
+                        HexEncode(c.model_signing_public_key) + "\n", 0644));
   }
   return WriteFileAtomic(dir / "device.id", c.device_id + "\n", 0644);
 }

@@ -24,6 +24,9 @@ struct Credentials {
   std::string ca_pem;
   // 65 bytes, or empty.
   std::string gateway_telemetry_public_key;
+  // The gateway's model-signing key (65 bytes), or empty; kept in
+  // model_signing.pub (hex).
+  std::string model_signing_public_key;
 };
 
 // NOT_FOUND when the directory holds no complete set (not enrolled yet);

@@ -69,6 +69,7 @@ Result<Credentials> Enroll(const GatewayEndpoint& endpoint,
   c.certificate_pem = resp.certificate_pem();
   c.ca_pem = resp.ca_certificate_pem();
   c.gateway_telemetry_public_key = resp.gateway_telemetry_public_key();
+  c.model_signing_public_key = resp.model_signing_public_key();
   return c;
 }
 

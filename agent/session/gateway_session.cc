@@ -129,6 +129,17 @@ void GatewaySession::OnStateChange(StateFn fn) { on_state_ = std::move(fn); }
 
 void GatewaySession::OnWelcome(WelcomeFn fn) { on_welcome_ = std::move(fn); }
 
+void GatewaySession::OnOrder(OrderFn fn) { on_order_ = std::move(fn); }
+
+void GatewaySession::SendProgress(const v1::UpdateProgress& progress) {
+  boost::asio::post(strand_, [self = shared_from_this(), progress] {
+    if (!self->stream_ || !self->stream_->welcomed) return;
+    v1::AgentMessage m;
+    *m.mutable_update_progress() = progress;
+    self->stream_->Write(std::move(m));
+  });
+}
+
 void GatewaySession::NotifyTelemetry() {
   boost::asio::post(strand_,
                     [self = shared_from_this()] { self->PumpTelemetry(); });
@@ -222,6 +233,9 @@ void GatewaySession::StreamEvent(std::shared_ptr<Stream> stream,
     }
     case v1::GatewayMessage::kHeartbeatAck:
       acked_.fetch_add(1);
+      break;
+    case v1::GatewayMessage::kUpdateOrder:
+      if (on_order_) on_order_(msg.update_order());
       break;
     case v1::GatewayMessage::kTelemetryAck:
       if (options_.outbox) {

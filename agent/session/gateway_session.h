@@ -54,6 +54,7 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   using NodeInfoFn = std::function<v1::NodeInfo()>;
   using StateFn = std::function<void(SessionState, const Status& last_error)>;
   using WelcomeFn = std::function<void(const v1::Welcome&)>;
+  using OrderFn = std::function<void(const v1::UpdateOrder&)>;
 
   static std::shared_ptr<GatewaySession> Create(boost::asio::io_context& io,
                                                 SessionOptions options,
@@ -63,6 +64,11 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   void OnStateChange(StateFn fn);
   // Observes each welcome (called on the strand). Set before Start().
   void OnWelcome(WelcomeFn fn);
+  // Receives update orders (called on the strand). Set before Start().
+  void OnOrder(OrderFn fn);
+  // Reports progress of an order; dropped when not connected (the gateway
+  // sends the order again and the agent reports again).
+  void SendProgress(const v1::UpdateProgress& progress);
   // New records are in the outbox: send them when online.
   void NotifyTelemetry();
   uint64_t telemetry_batches_acked() const { return batches_acked_.load(); }
@@ -97,6 +103,7 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   NodeInfoFn node_info_;
   StateFn on_state_;
   WelcomeFn on_welcome_;
+  OrderFn on_order_;
   bool telemetry_in_flight_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;

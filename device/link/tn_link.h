@@ -58,18 +58,18 @@ extern "C" {
 
 /* Message types (header byte 1). Values are stable. */
 typedef enum tn_link_msg_type {
-  TN_LINK_MSG_HELLO = 0x01,          /* agent -> node request */
-  TN_LINK_MSG_HELLO_REPLY = 0x02,    /* node -> agent response */
-  TN_LINK_MSG_PING = 0x03,           /* either direction, request */
-  TN_LINK_MSG_PONG = 0x04,           /* response to PING */
-  TN_LINK_MSG_HEARTBEAT = 0x05,      /* node -> agent, request */
-  TN_LINK_MSG_ACK = 0x06,            /* response: request succeeded */
-  TN_LINK_MSG_NACK = 0x07,           /* response: request failed, with status */
-  TN_LINK_MSG_TELEMETRY = 0x10,      /* node -> agent, sealed record */
-  TN_LINK_MSG_MODEL_BEGIN = 0x20,    /* agent -> node, start a transfer */
-  TN_LINK_MSG_MODEL_CHUNK = 0x21,    /* agent -> node, bytes at an offset */
-  TN_LINK_MSG_MODEL_COMMIT = 0x22,   /* agent -> node, verify and store */
-  TN_LINK_MSG_MODEL_STATUS = 0x23,   /* agent -> node, transfer and slots */
+  TN_LINK_MSG_HELLO = 0x01,        /* agent -> node request */
+  TN_LINK_MSG_HELLO_REPLY = 0x02,  /* node -> agent response */
+  TN_LINK_MSG_PING = 0x03,         /* either direction, request */
+  TN_LINK_MSG_PONG = 0x04,         /* response to PING */
+  TN_LINK_MSG_HEARTBEAT = 0x05,    /* node -> agent, request */
+  TN_LINK_MSG_ACK = 0x06,          /* response: request succeeded */
+  TN_LINK_MSG_NACK = 0x07,         /* response: request failed, with status */
+  TN_LINK_MSG_TELEMETRY = 0x10,    /* node -> agent, sealed record */
+  TN_LINK_MSG_MODEL_BEGIN = 0x20,  /* agent -> node, start a transfer */
+  TN_LINK_MSG_MODEL_CHUNK = 0x21,  /* agent -> node, bytes at an offset */
+  TN_LINK_MSG_MODEL_COMMIT = 0x22, /* agent -> node, verify and store */
+  TN_LINK_MSG_MODEL_STATUS = 0x23, /* agent -> node, transfer and slots */
   TN_LINK_MSG_MODEL_STATUS_REPLY = 0x24, /* response to MODEL_STATUS */
   TN_LINK_MSG_ACTIVATE = 0x28,       /* agent -> node, boot a slot on trial */
   TN_LINK_MSG_CONFIRM = 0x29,        /* agent -> node, keep the trial slot */
@@ -327,9 +327,9 @@ typedef struct tn_link_slot {
 
 /* Capability bits of the HELLO reply; receivers ignore unknown bits. */
 #define TN_LINK_CAP_TELEMETRY 0x00000001u /* sends TELEMETRY */
-#define TN_LINK_CAP_MODEL_UPDATE                                     \
-  0x00000002u                         /* MODEL_*, ACTIVATE, CONFIRM, \
-                                         ROLLBACK */
+/* MODEL_BEGIN, MODEL_CHUNK, MODEL_COMMIT, MODEL_STATUS, ACTIVATE, CONFIRM,
+ * ROLLBACK, SET_MODEL_KEY */
+#define TN_LINK_CAP_MODEL_UPDATE 0x00000002u
 #define TN_LINK_CAP_TRAIN 0x00000004u /* TRAIN, UPDATE_CHUNK */
 #define TN_LINK_CAP_INFER 0x00000008u /* INFER_REQUEST */
 
@@ -510,9 +510,10 @@ tn_status tn_link_infer_result_decode(const uint8_t* payload, size_t size,
 #define TN_LINK_DEVICE_ID_MAX 32u   /* bytes, printable ASCII without space */
 
 /* Key states in KEY_INFO_REPLY. Values are stable. */
-#define TN_LINK_KEY_STATE_NONE 0u    /* no gateway key set yet */
-#define TN_LINK_KEY_STATE_SEALING 1u /* a gateway key is set; records sealed \
-                                      */
+#define TN_LINK_KEY_STATE_NONE 0u /* no gateway key set yet */
+#define TN_LINK_KEY_STATE_SEALING            \
+  1u /* a gateway key is set; records sealed \
+      */
 
 /* KEY_INFO (agent -> node): empty payload. Answered by KEY_INFO_REPLY. */
 tn_status tn_link_key_info_encode(uint8_t* out, size_t cap, size_t* out_len);
@@ -608,8 +609,7 @@ typedef struct tn_link_model_status_reply {
 tn_status tn_link_model_status_reply_encode(const tn_link_model_status_reply* m,
                                             uint8_t* out, size_t cap,
                                             size_t* out_len);
-tn_status tn_link_model_status_reply_decode(const uint8_t* payload,
-                                            size_t size,
+tn_status tn_link_model_status_reply_decode(const uint8_t* payload, size_t size,
                                             tn_link_model_status_reply* m);
 
 /* SET_MODEL_KEY (agent -> node). 65 bytes: the gateway's model-signing

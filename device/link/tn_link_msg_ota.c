@@ -109,8 +109,7 @@ tn_status tn_link_model_status_reply_encode(const tn_link_model_status_reply* m,
   return tn_link_writer_end(&w, out_len);
 }
 
-tn_status tn_link_model_status_reply_decode(const uint8_t* payload,
-                                            size_t size,
+tn_status tn_link_model_status_reply_decode(const uint8_t* payload, size_t size,
                                             tn_link_model_status_reply* m) {
   if ((payload == NULL && size > 0) || m == NULL) return TN_ERR_NULL;
   tn_link_reader r;

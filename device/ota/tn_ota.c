@@ -38,7 +38,8 @@ static int on_trial(const tn_ota* ota) {
 
 /* ---- Transfer ------------------------------------------------------------ */
 
-static int same_artifact(const tn_ota_transfer* x, const tn_link_model_begin* m) {
+static int same_artifact(const tn_ota_transfer* x,
+                         const tn_link_model_begin* m) {
   return x->state != TN_OTA_TRANSFER_NONE &&
          memcmp(x->artifact_id, m->artifact_id, TN_OTA_ARTIFACT_ID_SIZE) == 0 &&
          x->total_size == m->total_size &&
@@ -131,8 +132,8 @@ tn_status tn_ota_chunk(tn_ota* ota, uint32_t offset, const uint8_t* data,
   uint32_t start = ota->received;
   st = erase_ahead(ota, x->slot, start, end);
   if (st == TN_OK) {
-    st = f->write(f->ctx, x->slot, start, data + (start - offset), end - start)
-             == TN_OK
+    st = f->write(f->ctx, x->slot, start, data + (start - offset),
+                  end - start) == TN_OK
              ? TN_OK
              : TN_ERR_STORAGE;
   }
@@ -172,8 +173,7 @@ static tn_status hash_slot(tn_ota* ota, uint8_t slot, uint32_t size,
   /* At most size / HASH_BLOCK + 1 iterations. */
   for (uint32_t pos = 0; st == TN_OK && pos < size; pos += HASH_BLOCK) {
     uint32_t n = size - pos < HASH_BLOCK ? size - pos : HASH_BLOCK;
-    st = f->read(f->ctx, slot, pos, block, n) == TN_OK ? TN_OK
-                                                        : TN_ERR_STORAGE;
+    st = f->read(f->ctx, slot, pos, block, n) == TN_OK ? TN_OK : TN_ERR_STORAGE;
     if (st == TN_OK) st = tn_sha256_update(&ctx, block, n);
   }
   if (st != TN_OK) return st;
@@ -364,8 +364,7 @@ static tn_status self_test(tn_ota* ota, uint8_t slot) {
     return TN_ERR_BLOB_CHECKSUM; /* not the blob that was committed */
   }
   tn_model model;
-  st = tn_model_init(&model, &blob, ota->cfg.arena, ota->cfg.arena_size,
-                     NULL);
+  st = tn_model_init(&model, &blob, ota->cfg.arena, ota->cfg.arena_size, NULL);
   if (st != TN_OK) return st;
   st = tn_model_self_test(&model);
   if (st == TN_ERR_NOT_FOUND) {
@@ -414,6 +413,18 @@ tn_status tn_ota_activate(tn_ota* ota, uint8_t slot) {
    * reverts it at the next start. */
   if (st != TN_OK) return fail(ota, st);
   ++ota->stats.reverts;
+  /* The committed transfer of this slot is over too (as the boot rule
+   * would find): MODEL_STATUS no longer offers it for activation. A failed
+   * write leaves it to that rule. */
+  if (ota->transfer.state == TN_OTA_TRANSFER_COMMITTED &&
+      ota->transfer.slot == slot) {
+    tn_ota_transfer none;
+    memset(&none, 0, sizeof(none));
+    none.generation = ota->transfer.generation;
+    none.state = TN_OTA_TRANSFER_NONE;
+    none.slot = TN_OTA_NO_SLOT;
+    (void)tn_ota_store_transfer(ota, &none);
+  }
   return fail(ota, verdict);
 }
 

@@ -212,16 +212,16 @@ typedef struct tn_ota_trust {
 } tn_ota_trust;
 
 typedef struct tn_ota_stats {
-  uint32_t chunks_written;    /* chunks that wrote new bytes */
-  uint32_t chunks_repeated;   /* chunks entirely below the received offset */
-  uint32_t chunks_refused;    /* chunks answered with an error */
-  uint32_t bytes_written;     /* artifact bytes written to the slot flash */
-  uint32_t records_written;   /* records persisted (all three kinds) */
-  uint32_t commits;           /* artifacts verified and stored */
-  uint32_t commits_refused;   /* MODEL_COMMIT verdicts against the blob */
-  uint32_t activations;       /* trials started that passed the self-test */
-  uint32_t reverts;           /* trials reverted (self-test or boot rule) */
-  uint32_t last_error;        /* last status other than TN_OK returned */
+  uint32_t chunks_written;  /* chunks that wrote new bytes */
+  uint32_t chunks_repeated; /* chunks entirely below the received offset */
+  uint32_t chunks_refused;  /* chunks answered with an error */
+  uint32_t bytes_written;   /* artifact bytes written to the slot flash */
+  uint32_t records_written; /* records persisted (all three kinds) */
+  uint32_t commits;         /* artifacts verified and stored */
+  uint32_t commits_refused; /* MODEL_COMMIT verdicts against the blob */
+  uint32_t activations;     /* trials started that passed the self-test */
+  uint32_t reverts;         /* trials reverted (self-test or boot rule) */
+  uint32_t last_error;      /* last status other than TN_OK returned */
 } tn_ota_stats;
 
 /* The room's state. Fields are readable; change them only through the
@@ -292,11 +292,12 @@ tn_status tn_ota_chunk(tn_ota* ota, uint32_t offset, const uint8_t* data,
  * this node's target (TN_ERR_BLOB_TARGET and the other blob statuses), the
  * signature under the model key (TN_ERR_BLOB_SIGNATURE: unsigned, bad
  * signature, another key, or no key set), the anti-rollback floor
- * (TN_ERR_ROLLBACK), a canary (TN_ERR_SELFTEST) and the model arena
- * (TN_ERR_MEMORY_BUDGET). A verdict against the blob marks the slot FAILED
- * with that reason and ends the transfer. Two failures leave the transfer
- * complete so that MODEL_COMMIT can be sent again: a signed blob while no
- * model key is set (TN_ERR_BLOB_SIGNATURE: set the key, then commit), and
+ * (TN_ERR_ROLLBACK), the blob's contents (TN_ERR_BLOB_*), no bytes after
+ * the blob (TN_ERR_BLOB_BOUNDS), a canary (TN_ERR_SELFTEST) and the model
+ * arena (TN_ERR_MEMORY_BUDGET). A verdict against the blob marks the slot
+ * FAILED with that reason and ends the transfer. Two failures leave the
+ * transfer complete so that MODEL_COMMIT can be sent again: a signed blob while
+ * no model key is set (TN_ERR_BLOB_SIGNATURE: set the key, then commit), and
  * storage or crypto-backend errors. Committing the artifact that is already
  * COMMITTED answers TN_OK. Errors besides the verdicts: TN_ERR_NULL,
  * TN_ERR_NOT_FOUND (no transfer of this artifact id). */
@@ -313,8 +314,9 @@ tn_status tn_ota_commit(tn_ota* ota,
  * commit), binds a tn_model over the slot bytes and runs the canary
  * self-test. On success the slot stays PENDING_CONFIRM until tn_ota_confirm.
  * On failure the node reverts by itself: the slot becomes FAILED with the
- * reason, the fallback runs again, and the reason is returned
- * (TN_ERR_SELFTEST for a canary mismatch). Activating the running slot is
+ * reason, the fallback runs again, a COMMITTED transfer record of the slot
+ * is dropped, and the reason is returned (TN_ERR_SELFTEST for a canary
+ * mismatch). Activating the running slot is
  * TN_OK without change.
  * Errors: TN_ERR_SLOT (out of range, not VALID, or another slot is on
  * trial), TN_ERR_ROLLBACK (the slot's counter is below the floor), the
@@ -355,7 +357,10 @@ tn_status tn_ota_set_model_key(tn_ota* ota,
 void tn_ota_link_slots(const tn_ota* ota, tn_link_slot* slots,
                        uint8_t* slot_count);
 
-/* The MODEL_STATUS_REPLY of the current state. */
+/* The MODEL_STATUS_REPLY of the current state. Its committed_offset is,
+ * for a receiving transfer, the received offset (every byte below it is in
+ * the slot; after a reset it restarts at the persisted progress): where
+ * the agent continues. */
 void tn_ota_status(const tn_ota* ota, tn_link_model_status_reply* out);
 
 /* 1 for the request types tn_ota_handle serves: MODEL_BEGIN, MODEL_CHUNK,

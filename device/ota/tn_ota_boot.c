@@ -83,9 +83,8 @@ static tn_status load_transfer(tn_ota* ota) {
   int found = 0;
   uint32_t gen = 0;
   uint8_t copy = 1;
-  tn_status st =
-      tn_ota_record_load(&ota->cfg.storage, &tn_ota_transfer_kind, body,
-                         sizeof(body), &found, &gen, &copy);
+  tn_status st = tn_ota_record_load(&ota->cfg.storage, &tn_ota_transfer_kind,
+                                    body, sizeof(body), &found, &gen, &copy);
   if (st != TN_OK) return st;
   memset(&ota->transfer, 0, sizeof(ota->transfer));
   clear_transfer(&ota->transfer);
@@ -160,8 +159,8 @@ static tn_status drop_stale_transfer(tn_ota* ota) {
   uint8_t state = ota->table.slots[x->slot].state;
   int stale = 0;
   if (x->state == TN_OTA_TRANSFER_RECEIVING) {
-    stale = state != TN_LINK_SLOT_EMPTY ||
-            x->total_size > ota->cfg.flash.slot_size;
+    stale =
+        state != TN_LINK_SLOT_EMPTY || x->total_size > ota->cfg.flash.slot_size;
   } else {
     stale = state == TN_LINK_SLOT_EMPTY || state == TN_LINK_SLOT_FAILED;
   }

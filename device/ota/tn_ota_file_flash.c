@@ -43,8 +43,8 @@ static void slot_path(const tn_ota_file_flash* ff, uint8_t slot, char* path) {
   path[d + 5] = (char)('0' + slot);
 }
 
-static int in_range(const tn_ota_file_flash* ff, uint8_t slot,
-                    uint32_t offset, uint32_t len) {
+static int in_range(const tn_ota_file_flash* ff, uint8_t slot, uint32_t offset,
+                    uint32_t len) {
   return slot < ff->slot_count && offset <= ff->slot_size &&
          len <= ff->slot_size - offset;
 }

@@ -28,8 +28,8 @@ int tn_ota_handles(uint8_t type) {
 tn_status tn_ota_handle(tn_ota* ota, uint8_t type, const uint8_t* payload,
                         size_t size, uint8_t* reply_type, uint8_t* reply,
                         size_t cap, size_t* reply_len) {
-  if (ota == NULL || reply_type == NULL || reply == NULL ||
-      reply_len == NULL || (payload == NULL && size > 0)) {
+  if (ota == NULL || reply_type == NULL || reply == NULL || reply_len == NULL ||
+      (payload == NULL && size > 0)) {
     return TN_ERR_NULL;
   }
   *reply_type = 0;

@@ -20,7 +20,8 @@
 /* Body sizes of the three records. */
 #define TN_OTA_SLOT_RECORD_SIZE 27u /* state, id, version, counter, reason */
 #define TN_OTA_TABLE_FIXED 7u       /* floor, running, previous, count */
-#define TN_OTA_TABLE_BODY(n) (TN_OTA_TABLE_FIXED + TN_OTA_SLOT_RECORD_SIZE * (n))
+#define TN_OTA_TABLE_BODY(n) \
+  (TN_OTA_TABLE_FIXED + TN_OTA_SLOT_RECORD_SIZE * (n))
 #define TN_OTA_TRANSFER_BODY 58u /* state, id, size, sha, slot, committed */
 #define TN_OTA_KEY_BODY TN_OTA_PUBLIC_KEY_SIZE
 
@@ -36,14 +37,16 @@ extern const tn_ota_record_kind tn_ota_key_kind;
 
 /* Loads the newest valid copy of `kind` whose body is exactly `body_len`
  * bytes (at most TN_OTA_RECORD_MAX - TN_OTA_RECORD_OVERHEAD) into `body`.
- * Sets *found to 0 when neither region was ever written (body untouched,
- * *copy = 1 so that the first store goes to region A), else to 1 with the
- * generation and the region index. Errors: TN_ERR_STORAGE (regions exist
- * but none is valid), the storage's read errors. */
+ * Sets *found to 0 when there is no record yet -- neither region written,
+ * or only the first write, cut short, in one of them -- (body untouched,
+ * *copy = 1 so that the next store goes to region A), else to 1 with the
+ * generation and the region index. Errors: TN_ERR_STORAGE (both copies
+ * damaged, or an intact copy of another format or size), the storage's
+ * read errors. */
 tn_status tn_ota_record_load(const tn_ota_storage* storage,
                              const tn_ota_record_kind* kind, uint8_t* body,
-                             size_t body_len, int* found,
-                             uint32_t* generation, uint8_t* copy);
+                             size_t body_len, int* found, uint32_t* generation,
+                             uint8_t* copy);
 
 /* Writes `body` as generation *generation + 1 into the region other than
  * *copy; on success updates both. Errors: the storage's write errors (the

@@ -12,12 +12,13 @@
 const tn_ota_record_kind tn_ota_table_kind = {
     {TN_OTA_TABLE_REGION_A, TN_OTA_TABLE_REGION_B}, {'T', 'N', 'O', 'T'}};
 const tn_ota_record_kind tn_ota_transfer_kind = {
-    {TN_OTA_TRANSFER_REGION_A, TN_OTA_TRANSFER_REGION_B},
-    {'T', 'N', 'O', 'X'}};
+    {TN_OTA_TRANSFER_REGION_A, TN_OTA_TRANSFER_REGION_B}, {'T', 'N', 'O', 'X'}};
 const tn_ota_record_kind tn_ota_key_kind = {
     {TN_OTA_KEY_REGION_A, TN_OTA_KEY_REGION_B}, {'T', 'N', 'O', 'K'}};
 
-/* Reads one copy. *state: 0 never written, 1 valid, 2 damaged. */
+/* Reads one copy. *state: 0 never written, 1 valid, 2 damaged (a cut or
+ * corrupted write), 3 foreign (intact, but of another format or size: a
+ * record this configuration cannot read). */
 static tn_status read_copy(const tn_ota_storage* storage,
                            const tn_ota_record_kind* kind, int which,
                            uint8_t* rec, size_t body_len, int* state,
@@ -33,10 +34,13 @@ static tn_status read_copy(const tn_ota_storage* storage,
   }
   if (st != TN_OK) return st;
   size_t want = body_len + TN_OTA_RECORD_OVERHEAD;
-  if (len != want || memcmp(rec, kind->magic, 4) != 0 ||
-      rec[4] != TN_OTA_RECORD_FORMAT ||
-      tn_link_crc32(0, rec, want - 4) != tn_load_u32le(rec + want - 4)) {
+  if (len < TN_OTA_RECORD_OVERHEAD || memcmp(rec, kind->magic, 4) != 0 ||
+      tn_link_crc32(0, rec, len - 4) != tn_load_u32le(rec + len - 4)) {
     *state = 2;
+    return TN_OK;
+  }
+  if (len != want || rec[4] != TN_OTA_RECORD_FORMAT) {
+    *state = 3;
     return TN_OK;
   }
   *state = 1;
@@ -46,8 +50,8 @@ static tn_status read_copy(const tn_ota_storage* storage,
 
 tn_status tn_ota_record_load(const tn_ota_storage* storage,
                              const tn_ota_record_kind* kind, uint8_t* body,
-                             size_t body_len, int* found,
-                             uint32_t* generation, uint8_t* copy) {
+                             size_t body_len, int* found, uint32_t* generation,
+                             uint8_t* copy) {
   uint8_t rec[2][TN_OTA_RECORD_MAX];
   int state[2];
   uint32_t gen[2] = {0, 0};
@@ -61,6 +65,7 @@ tn_status tn_ota_record_load(const tn_ota_storage* storage,
     tn_status st =
         read_copy(storage, kind, i, rec[i], body_len, &state[i], &gen[i]);
     if (st != TN_OK) return st;
+    if (state[i] == 3) return TN_ERR_STORAGE;
   }
   int pick = -1;
   if (state[0] == 1 && state[1] == 1) {
@@ -72,7 +77,11 @@ tn_status tn_ota_record_load(const tn_ota_storage* storage,
     pick = 1;
   }
   if (pick < 0) {
-    return (state[0] == 0 && state[1] == 0) ? TN_OK : TN_ERR_STORAGE;
+    /* No valid copy. Region A is always written first, and a failed write
+     * never moves on to the other region, so a damaged copy beside one
+     * that was never written is a first write cut short: no record yet.
+     * Two damaged copies cannot come from cut writes: refused. */
+    return (state[0] == 2 && state[1] == 2) ? TN_ERR_STORAGE : TN_OK;
   }
   memcpy(body, rec[pick] + TN_OTA_RECORD_HEADER, body_len);
   *found = 1;

@@ -54,7 +54,8 @@ static void usage(FILE* out) {
           "usage: tinyfleet-node --state-dir DIR [--profile gap8|gap9|host]\n"
           "                      [--firmware-version TEXT]\n"
           "                      [--telemetry-interval-ms N]\n"
-          "                      [--slot-size BYTES] [--accept-unsigned-models]\n"
+          "                      [--slot-size BYTES]\n"
+          "                      [--accept-unsigned-models]\n"
           "                      (--stdio | --listen HOST:PORT)\n"
           "\n"
           "  --state-dir DIR      identity and slot state; created on first "
@@ -396,8 +397,7 @@ int main(int argc, char** argv) {
   }
   uint32_t slot_size = TN_OTA_GAP9_SLOT_SIZE;
   if (slot_size_arg != NULL &&
-      parse_u32(slot_size_arg, SLOT_SIZE_MIN, SLOT_SIZE_MAX, &slot_size) !=
-          0) {
+      parse_u32(slot_size_arg, SLOT_SIZE_MIN, SLOT_SIZE_MAX, &slot_size) != 0) {
     fprintf(stderr,
             "tinyfleet-node: --slot-size wants %u..%u bytes, not '%s'\n",
             SLOT_SIZE_MIN, SLOT_SIZE_MAX, slot_size_arg);

@@ -319,9 +319,9 @@ static tn_status execute(tn_sim_node* node, const tn_link_frame* req,
       break;
   }
   if (node->ota_enabled && tn_ota_handles(req->type)) {
-    tn_status st = tn_ota_handle(&node->ota, req->type, req->payload,
-                                 req->payload_len, reply_type, reply, cap,
-                                 reply_len);
+    tn_status st =
+        tn_ota_handle(&node->ota, req->type, req->payload, req->payload_len,
+                      reply_type, reply, cap, reply_len);
     sync_ota_slots(node);
     /* An argument error cannot come from a payload that decoded; keep the
      * caller's "our reply did not encode" meaning for real encoder bugs. */

@@ -203,7 +203,7 @@ Result<v1::Model> ModelCatalog::AddOnnx(const v1::UploadModelHeader& header,
   auto latest = store_->models().Get(header.name(), 0);
   uint32_t version = latest.ok() ? latest->model.version() + 1 : 1;
   opt.model_version = version;
-  opt.rollback_counter = version;
+  opt.rollback_counter = o.rollback_counter();
   TF_ASSIGN_OR_RETURN(auto compiled, models::CompileOnnx(onnx, calib, opt));
   TF_ASSIGN_OR_RETURN(
       auto signed_blob,
@@ -212,7 +212,7 @@ Result<v1::Model> ModelCatalog::AddOnnx(const v1::UploadModelHeader& header,
   FillFromReport(compiled.report, &m);
   m.set_model_id(HexId(opt.model_id));
   m.set_blob_version(version);
-  m.set_rollback_counter(version);
+  m.set_rollback_counter(o.rollback_counter());
   return Store(header, std::move(signed_blob), std::move(m));
 }
 

@@ -4,8 +4,9 @@
 // gateway signs the blob with its model-signing key, stores it as an
 // artifact, and records a new version of the model name with the compiler's
 // report (sizes, MACs, estimated GAP9 latency and energy, accuracy, frozen
-// digest). Versions of one name count up from 1; the blob's own version and
-// anti-rollback counter equal the catalog version for compiled models.
+// digest). Versions of one name count up from 1; the blob's own version
+// equals the catalog version for compiled models, and its anti-rollback
+// counter is what the upload asks for (0 by default: rollbacks stay possible).
 //
 // Thread-safety: thread-safe (uploads of one name are serialized by the
 // store's version assignment).

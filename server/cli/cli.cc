@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <iomanip>
 #include <optional>
@@ -34,6 +36,18 @@ Commands:
   devices show DEVICE_ID
   devices label DEVICE_ID k=v... [k-]...  set (k=v) or remove (k-) labels
   devices decommission DEVICE_ID [--reason TEXT]
+  models push FILE [--name N] [--calib DATA.tnfs] [--target gap9|gap8|host]
+              [--flash 2MB] [--ram 512kB] [--tail K] [--percentile P]
+              [--no-mixed-precision]   compile (.onnx) or store (blob), sign
+  models list [NAME]
+  models show NAME[:VERSION]
+  rollouts create NAME:VERSION (--selector k=v | --device ID...) [--waves 5,25,100]
+              [--max-failures R] [--min-healthy R] [--max-accuracy-drop P]
+              [--soak 5m] [--wave-timeout 10m]
+  rollouts list
+  rollouts show|pause|resume|abort ROLLOUT_ID [--reason TEXT]
+  telemetry query [--device ID] [--metric inferences|confidence|accuracy|energy_uj|
+              cycles|errors|records] [--since 1h] [--agg mean|sum|...] [--step 5m]
 
 Global flags (or environment):
   --address HOST:PORT   gateway gRPC address   (TINYFLEET_ADDRESS, default 127.0.0.1:7443)
@@ -303,6 +317,19 @@ class Cli {
       if (verb == "create") return OperatorsCreate(a);
       if (verb == "list") return OperatorsList();
       if (verb == "revoke") return OperatorsRevoke(a);
+    } else if (group == "models") {
+      if (verb == "push") return ModelsPush(a);
+      if (verb == "list") return ModelsList(a);
+      if (verb == "show") return ModelsShow(a);
+    } else if (group == "rollouts") {
+      if (verb == "create") return RolloutsCreate(a);
+      if (verb == "list") return RolloutsList();
+      if (verb == "show" || verb == "pause" || verb == "resume" ||
+          verb == "abort") {
+        return RolloutsAction(verb, a);
+      }
+    } else if (group == "telemetry") {
+      if (verb == "query") return TelemetryQuery(a);
     } else if (group == "devices") {
       if (verb == "list") return DevicesList(a);
       if (verb == "show") return DevicesShow(a);
@@ -313,6 +340,388 @@ class Cli {
   }
 
  private:
+  // ---- models ------------------------------------------------------------
+
+  static uint64_t ParseBytes(const std::string& s) {
+    uint64_t mult = 1;
+    std::string num = s;
+    auto ends = [&](const char* suf) {
+      size_t n = std::strlen(suf);
+      return num.size() > n && num.compare(num.size() - n, n, suf) == 0;
+    };
+    if (ends("MB")) {
+      mult = 1024 * 1024;
+      num.resize(num.size() - 2);
+    } else if (ends("kB") || ends("KB")) {
+      mult = 1024;
+      num.resize(num.size() - 2);
+    } else if (ends("B")) {
+      num.resize(num.size() - 1);
+    }
+    uint64_t v = 0;
+    auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+    if (ec != std::errc() || p != num.data() + num.size()) {
+      throw UsageError("bad size: " + s + " (e.g. 2MB, 512kB)");
+    }
+    return v * mult;
+  }
+
+  int ModelsPush(Args& a) {
+    std::string file = a.Next("model file (.onnx or blob)");
+    v1::UploadModelHeader h;
+    std::string calib_path;
+    h.mutable_options()->set_mixed_precision(true);
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--name")
+        h.set_name(a.Next("name"));
+      else if (f == "--calib")
+        calib_path = a.Next("calibration file");
+      else if (f == "--target") {
+        std::string t = a.Next("target");
+        if (t == "gap9")
+          h.mutable_options()->set_target(v1::TARGET_PROFILE_GAP9);
+        else if (t == "gap8")
+          h.mutable_options()->set_target(v1::TARGET_PROFILE_GAP8);
+        else if (t == "host")
+          h.mutable_options()->set_target(v1::TARGET_PROFILE_HOST);
+        else
+          throw UsageError("--target must be gap9, gap8 or host");
+      } else if (f == "--flash")
+        h.mutable_options()->set_flash_budget_bytes(ParseBytes(a.Next("size")));
+      else if (f == "--ram")
+        h.mutable_options()->set_ram_budget_bytes(ParseBytes(a.Next("size")));
+      else if (f == "--tail")
+        h.mutable_options()->set_trainable_tail_layers(
+            static_cast<uint32_t>(ParseInt(a.Next("layers"), "tail layers")));
+      else if (f == "--percentile") {
+        h.mutable_options()->set_calibration("percentile");
+        h.mutable_options()->set_percentile(
+            std::atof(a.Next("percentile").c_str()));
+      } else if (f == "--no-mixed-precision")
+        h.mutable_options()->set_mixed_precision(false);
+      else if (f == "--description")
+        h.set_description(a.Next("text"));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    auto model = ReadFile(file);
+    if (!model.ok()) {
+      err_ << "tinyfleet: " << model.status().message() << "\n";
+      return 2;
+    }
+    bool onnx =
+        file.size() > 5 && file.compare(file.size() - 5, 5, ".onnx") == 0;
+    h.set_format(onnx ? v1::MODEL_FORMAT_ONNX : v1::MODEL_FORMAT_BLOB);
+    if (h.name().empty()) {
+      std::string base = std::filesystem::path(file).stem().string();
+      for (char& c : base) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+      }
+      h.set_name(base);
+    }
+    std::string calib;
+    if (onnx) {
+      if (calib_path.empty())
+        throw UsageError("an ONNX model needs --calib FILE (.tnfs)");
+      auto c = ReadFile(calib_path);
+      if (!c.ok()) {
+        err_ << "tinyfleet: " << c.status().message() << "\n";
+        return 2;
+      }
+      calib = *c;
+    }
+    h.set_model_bytes(model->size());
+    h.set_calibration_bytes(calib.size());
+    auto ctx = Ctx();
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(std::max(g_.timeout_s, 600)));
+    v1::Model m;
+    auto writer = stub_->UploadModel(ctx.get(), &m);
+    v1::UploadModelRequest req;
+    *req.mutable_header() = h;
+    writer->Write(req);
+    constexpr size_t kChunk = 1 << 20;
+    for (size_t off = 0; off < model->size(); off += kChunk) {
+      v1::UploadModelRequest c;
+      c.set_model_chunk(model->substr(off, kChunk));
+      if (!writer->Write(c)) break;
+    }
+    for (size_t off = 0; off < calib.size(); off += kChunk) {
+      v1::UploadModelRequest c;
+      c.set_calibration_chunk(calib.substr(off, kChunk));
+      if (!writer->Write(c)) break;
+    }
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    if (!st.ok()) return Fail(st);
+    return PrintModel(m);
+  }
+
+  int PrintModel(const v1::Model& m) {
+    if (g_.json) {
+      out_ << Json(m) << "\n";
+      return 0;
+    }
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "model         %s (%s)\nblob          %llu bytes, sha256 %s\n"
+                  "memory        flash %llu B, RAM %llu B\nMACs          %llu\n"
+                  "GAP9 estimate %.3f ms, %.1f uJ per inference\n",
+                  m.ref().c_str(), TargetName(m.target()),
+                  static_cast<unsigned long long>(m.blob_bytes()),
+                  m.blob_sha256().c_str(),
+                  static_cast<unsigned long long>(m.flash_bytes()),
+                  static_cast<unsigned long long>(m.ram_bytes()),
+                  static_cast<unsigned long long>(m.macs()),
+                  m.estimated_latency_ms(), m.estimated_energy_uj());
+    out_ << buf;
+    if (m.float_accuracy() > 0 || m.int8_accuracy() > 0) {
+      std::snprintf(buf, sizeof(buf),
+                    "accuracy      float %.2f%%, deployed %.2f%%\n",
+                    100 * m.float_accuracy(), 100 * m.int8_accuracy());
+      out_ << buf;
+    }
+    out_ << "model id      " << m.model_id() << " (blob version "
+         << m.blob_version() << ")\n";
+    return 0;
+  }
+
+  int ModelsList(Args& a) {
+    v1::ListModelsRequest req;
+    if (!a.empty()) req.set_name(a.Next("name"));
+    std::vector<v1::Model> all;
+    std::string page;
+    do {
+      req.set_page_token(page);
+      v1::ListModelsResponse resp;
+      auto ctx = Ctx();
+      grpc::Status st = stub_->ListModels(ctx.get(), req, &resp);
+      if (!st.ok()) return Fail(st);
+      all.insert(all.end(), resp.models().begin(), resp.models().end());
+      page = resp.next_page_token();
+    } while (!page.empty());
+    if (g_.json) {
+      v1::ListModelsResponse merged;
+      for (auto& m : all) *merged.add_models() = m;
+      out_ << Json(merged) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : all) {
+      char lat[32];
+      std::snprintf(lat, sizeof(lat), "%.3f ms", m.estimated_latency_ms());
+      rows.push_back({m.ref(), TargetName(m.target()),
+                      std::to_string(m.blob_bytes()), std::to_string(m.macs()),
+                      lat, Time(m.created_at())});
+    }
+    PrintTable(out_,
+               {"MODEL", "TARGET", "BYTES", "MACS", "GAP9 LATENCY", "CREATED"},
+               rows);
+    return 0;
+  }
+
+  int ModelsShow(Args& a) {
+    v1::GetModelRequest req;
+    req.set_ref(a.Next("model ref"));
+    v1::Model m;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->GetModel(ctx.get(), req, &m);
+    if (!st.ok()) return Fail(st);
+    return PrintModel(m);
+  }
+
+  // ---- rollouts ------------------------------------------------------------
+
+  int PrintRollout(const v1::Rollout& r) {
+    if (g_.json) {
+      out_ << Json(r) << "\n";
+      return 0;
+    }
+    static const char* kStates[] = {"?",      "pending",   "running",
+                                    "paused", "completed", "aborted"};
+    int s = r.state();
+    out_ << "rollout  " << r.rollout_id() << "  " << r.model_ref() << "  "
+         << (s >= 0 && s < 6 ? kStates[s] : "?") << "\n";
+    if (!r.reason().empty()) out_ << "reason   " << r.reason() << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& w : r.waves()) {
+      char pct[16];
+      std::snprintf(pct, sizeof(pct), "%.0f%%", w.percent());
+      rows.push_back({std::to_string(w.index()), pct,
+                      std::to_string(w.targeted()),
+                      std::to_string(w.confirmed()), std::to_string(w.failed()),
+                      w.state(), w.gate_reason()});
+    }
+    PrintTable(
+        out_,
+        {"WAVE", "UP TO", "TARGETED", "CONFIRMED", "FAILED", "STATE", "GATE"},
+        rows);
+    return 0;
+  }
+
+  int RolloutsCreate(Args& a) {
+    v1::CreateRolloutRequest req;
+    req.set_model_ref(a.Next("model ref"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--selector")
+        req.set_label_selector(a.Next("selector"));
+      else if (f == "--device")
+        req.add_device_ids(a.Next("device id"));
+      else if (f == "--waves") {
+        std::string list = a.Next("waves");
+        size_t start = 0;
+        while (start <= list.size()) {
+          size_t comma = list.find(',', start);
+          req.add_wave_percents(
+              std::atof(list.substr(start, comma - start).c_str()));
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+      } else if (f == "--max-failures")
+        req.mutable_gate()->set_max_failure_ratio(
+            std::atof(a.Next("ratio").c_str()));
+      else if (f == "--min-healthy")
+        req.mutable_gate()->set_min_healthy_ratio(
+            std::atof(a.Next("ratio").c_str()));
+      else if (f == "--max-accuracy-drop")
+        req.mutable_gate()->set_max_accuracy_drop(
+            std::atof(a.Next("points").c_str()));
+      else if (f == "--soak")
+        *req.mutable_gate()->mutable_soak() =
+            TimeUtil::SecondsToDuration(ParseDurationSeconds(a.Next("soak")));
+      else if (f == "--wave-timeout")
+        *req.mutable_gate()->mutable_timeout() = TimeUtil::SecondsToDuration(
+            ParseDurationSeconds(a.Next("timeout")));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    if (req.label_selector().empty() && req.device_ids_size() == 0) {
+      throw UsageError("give --selector or --device");
+    }
+    v1::Rollout r;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->CreateRollout(ctx.get(), req, &r);
+    if (!st.ok()) return Fail(st);
+    return PrintRollout(r);
+  }
+
+  int RolloutsList() {
+    v1::ListRolloutsResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->ListRollouts(ctx.get(), {}, &resp);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+      return 0;
+    }
+    static const char* kStates[] = {"?",      "pending",   "running",
+                                    "paused", "completed", "aborted"};
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : resp.rollouts()) {
+      int s = r.state();
+      rows.push_back(
+          {r.rollout_id(), r.model_ref(), s >= 0 && s < 6 ? kStates[s] : "?",
+           std::to_string(r.current_wave()), Time(r.updated_at()), r.reason()});
+    }
+    PrintTable(out_, {"ROLLOUT", "MODEL", "STATE", "WAVE", "UPDATED", "REASON"},
+               rows);
+    return 0;
+  }
+
+  int RolloutsAction(const std::string& verb, Args& a) {
+    v1::RolloutActionRequest req;
+    req.set_rollout_id(a.Next("rollout id"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--reason")
+        req.set_reason(a.Next("reason"));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    v1::Rollout r;
+    auto ctx = Ctx();
+    grpc::Status st;
+    if (verb == "show") {
+      v1::GetRolloutRequest g;
+      g.set_rollout_id(req.rollout_id());
+      st = stub_->GetRollout(ctx.get(), g, &r);
+    } else if (verb == "pause") {
+      st = stub_->PauseRollout(ctx.get(), req, &r);
+    } else if (verb == "resume") {
+      st = stub_->ResumeRollout(ctx.get(), req, &r);
+    } else {
+      st = stub_->AbortRollout(ctx.get(), req, &r);
+    }
+    if (!st.ok()) return Fail(st);
+    return PrintRollout(r);
+  }
+
+  // ---- telemetry ----------------------------------------------------------
+
+  int TelemetryQuery(Args& a) {
+    v1::QueryTelemetryRequest req;
+    req.set_metric("inferences");
+    int64_t since = 3600;
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--device")
+        req.set_device_id(a.Next("device id"));
+      else if (f == "--metric")
+        req.set_metric(a.Next("metric"));
+      else if (f == "--since")
+        since = ParseDurationSeconds(a.Next("duration"));
+      else if (f == "--step")
+        *req.mutable_step() =
+            TimeUtil::SecondsToDuration(ParseDurationSeconds(a.Next("step")));
+      else if (f == "--agg") {
+        std::string g = a.Next("aggregation");
+        if (g == "raw")
+          req.set_aggregation(v1::AGGREGATION_RAW);
+        else if (g == "mean")
+          req.set_aggregation(v1::AGGREGATION_MEAN);
+        else if (g == "min")
+          req.set_aggregation(v1::AGGREGATION_MIN);
+        else if (g == "max")
+          req.set_aggregation(v1::AGGREGATION_MAX);
+        else if (g == "sum")
+          req.set_aggregation(v1::AGGREGATION_SUM);
+        else if (g == "count")
+          req.set_aggregation(v1::AGGREGATION_COUNT);
+        else
+          throw UsageError("--agg must be raw, mean, min, max, sum or count");
+      } else if (f == "--limit")
+        req.set_limit(static_cast<uint32_t>(ParseInt(a.Next("n"), "limit")));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    auto now = TimeUtil::GetCurrentTime();
+    *req.mutable_end() = now;
+    req.mutable_end()->set_seconds(now.seconds() + 1);
+    *req.mutable_start() = now;
+    req.mutable_start()->set_seconds(now.seconds() - since);
+    v1::QueryTelemetryResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->QueryTelemetry(ctx.get(), req, &resp);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : resp.points()) {
+      char v[32];
+      std::snprintf(v, sizeof(v), "%.4g", p.value());
+      rows.push_back(
+          {Time(p.time()), p.device_id().empty() ? "-" : p.device_id(), v});
+    }
+    PrintTable(out_, {"TIME", "DEVICE", req.metric()}, rows);
+    out_ << resp.points_size() << " point(s)\n";
+    return 0;
+  }
+
   int WhoAmI() {
     v1::OperatorToken t;
     auto ctx = Ctx();

@@ -22,6 +22,7 @@
 #include "server/fleet/registry.h"
 #include "server/http/dashboard_assets.h"
 #include "server/http/http_server.h"
+#include "server/metrics/fleet_gauges.h"
 #include "server/ota/artifact_store.h"
 #include "server/ota/rollout_engine.h"
 #include "server/store/sqlite_store.h"
@@ -43,6 +44,7 @@ struct Gateway::Impl {
   std::unique_ptr<ota::ArtifactStore> artifacts;
   std::unique_ptr<catalog::ModelCatalog> catalog;
   std::unique_ptr<ota::RolloutEngine> rollouts;
+  std::unique_ptr<metrics::FleetGauges> fleet_gauges;
   std::unique_ptr<fleet::Registry> registry;
   std::unique_ptr<api::Authenticator> auth;
   std::unique_ptr<boost::asio::thread_pool> pool;
@@ -125,6 +127,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
                       ota::RolloutEngine::Create(
                           impl->store.get(), impl->registry.get(),
                           impl->artifacts.get(), impl->events.get(), clock));
+  TF_ASSIGN_OR_RETURN(impl->fleet_gauges,
+                      metrics::FleetGauges::Create(impl->store.get(),
+                                                   impl->metrics.get(), clock));
+  (void)impl->fleet_gauges->Refresh(/*force=*/true);
   impl->auth = std::make_unique<api::Authenticator>(
       &impl->store->operator_tokens(), clock);
   TF_ASSIGN_OR_RETURN(bool created,
@@ -203,17 +209,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->http->Route("/healthz", [](const http::Request&) {
     return http::Response{200, "text/plain", "ok\n"};
   });
-  for (const auto& asset : http::DashboardAssets()) {
-    http::Response r{200, std::string(asset.content_type),
-                     std::string(asset.body)};
-    impl->http->Route(std::string(asset.path),
-                      [r](const http::Request&) { return r; });
-    if (asset.path == "/index.html") {
-      impl->http->Route("/", [r](const http::Request&) { return r; });
-    }
-  }
-  api::RegisterJsonApi(impl->http.get(), impl->registry.get(),
-                       impl->auth.get());
+  http::ServeDashboard(impl->http.get(), http::DashboardAssets());
+  api::RegisterJsonApi(impl->http.get(), impl->registry.get(), impl->auth.get(),
+                       {impl->events.get(), &impl->store->telemetry(),
+                        impl->catalog.get(), impl->rollouts.get(), clock});
   impl->http->Start();
 
   Impl* raw = impl.get();
@@ -227,6 +226,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
         lock.unlock();
         raw->registry->Sweep();
         raw->rollouts->Tick();
+        (void)raw->fleet_gauges->Refresh();
         if (raw->clock->SteadyNow() - last_downsample >
             std::chrono::minutes(1)) {
           last_downsample = raw->clock->SteadyNow();

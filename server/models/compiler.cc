@@ -40,12 +40,12 @@ Status CheckSamples(const Graph& g, const Dataset& data, const char* what) {
   if (sample.size() >= 2) sample.erase(sample.begin());
   if (static_cast<int64_t>(data.sample_size()) != elements ||
       Squeeze(data.sample_dims()) != Squeeze(sample)) {
-    return InvalidArgumentError(
-        std::string(what) + " samples have shape " +
-        DimsText(data.sample_dims()) + " (" +
-        std::to_string(data.sample_size()) + " values); the model input '" +
-        g.input_name + "' is " + DimsText(g.input_dims) + " (" +
-        std::to_string(elements) + " values)");
+    return InvalidArgumentError(std::string(what) + " samples have shape " +
+                                DimsText(data.sample_dims()) + " (" +
+                                std::to_string(data.sample_size()) +
+                                " values); the model input '" + g.input_name +
+                                "' is " + DimsText(g.input_dims) + " (" +
+                                std::to_string(elements) + " values)");
   }
   if (data.empty()) {
     return InvalidArgumentError(std::string(what) + " set is empty");
@@ -62,10 +62,9 @@ Result<int32_t> ChooseTail(const Graph& g, uint32_t k) {
       return i;
     }
   }
-  return FailedPreconditionError(
-      "a trainable tail of " + std::to_string(k) +
-      " layers was requested; the model has " + std::to_string(seen) +
-      " layers with weights");
+  return FailedPreconditionError("a trainable tail of " + std::to_string(k) +
+                                 " layers was requested; the model has " +
+                                 std::to_string(seen) + " layers with weights");
 }
 
 struct Measured {
@@ -77,48 +76,32 @@ struct Measured {
   uint64_t l1_overshoot = 0;
 };
 
-class Compiler {
- public:
-  Compiler(const Graph& g, const CompileOptions& o, tn_target target,
-           const tn_target_profile& profile)
-      : g_(g), opt_(o), target_(target), profile_(profile) {}
-
-  // Builds the blob of `L`; with `canary` the self-test pair of that input.
-  Result<Measured> Build(Lowered& L, const std::vector<int8_t>* canary);
-
- private:
-  const Graph& g_;
-  const CompileOptions& opt_;
-  tn_target target_;
-  tn_target_profile profile_;
-};
-
-Result<Measured> Compiler::Build(Lowered& L,
-                                 const std::vector<int8_t>* canary) {
+// Plans and builds the blob of `L` for `target`. With `canary` (input codes)
+// the blob carries the self-test pair: the input and the executor's own
+// output for it. When the plan does not fit, the blob is only sized (flash
+// is still known) and `blob` stays empty.
+Result<Measured> BuildBlob(Lowered& L, const CompileOptions& opt,
+                           tn_target target,
+                           const std::vector<int8_t>* canary) {
   Measured m;
-  tn_graph_desc g = L.GraphDesc();
+  const tn_graph_desc g = L.GraphDesc();
   const tn_tail_desc* tail = L.TailDesc();
   std::vector<tn_placement> placements(g.tensor_count);
   std::vector<tn_tile> tiles(g.op_count);
   tn_memory_plan plan{};
   tn_plan_report report{};
   const tn_status plan_st =
-      tn_plan_memory(&g, tail, target_, nullptr, placements.data(),
-                     tiles.data(), &plan, &report);
-  tn_status st = plan_st;
+      tn_plan_memory(&g, tail, target, nullptr, placements.data(), tiles.data(),
+                     &plan, &report);
+  if (plan_st != TN_OK && plan_st != TN_ERR_MEMORY_BUDGET) {
+    return RuntimeError(plan_st, "memory planning");
+  }
   uint64_t training = 0;
   if (L.has_tail) {
-    TF_ASSIGN_OR_RETURN(training,
-                        TailTrainingBytes(g, L.tail.first_op, L.tail.cut_tensor));
+    TF_ASSIGN_OR_RETURN(
+        training, TailTrainingBytes(g, L.tail.first_op, L.tail.cut_tensor));
   }
   m.ram = uint64_t{report.l2_required} + training;
-  tn_blob_header_desc hdr{};
-  hdr.target = target_;
-  std::memcpy(hdr.model_id, opt_.model_id.data(), 16);
-  hdr.model_version = opt_.model_version;
-  hdr.rollback_counter = opt_.rollback_counter;
-  tn_blob_builder b;
-  (void)tn_blob_builder_init(&b, &hdr);
   if (plan_st == TN_ERR_MEMORY_BUDGET) {
     if (report.failed_level == TN_MEM_L1) {
       m.plan_failed_l1 = true;
@@ -127,85 +110,88 @@ Result<Measured> Compiler::Build(Lowered& L,
                     ? L.op_names[report.failed_op]
                     : "?";
     }
-    // Size the blob with a placeholder plan so flash can still be told.
-    plan.target = target_;
+    // A placeholder plan: the builder only needs its counts for sizing.
+    plan.target = target;
     plan.placements = placements.data();
     plan.tiles = tiles.data();
-  } else if (plan_st != TN_OK) {
-    return RuntimeError(plan_st, "memory planning");
   }
-  const tn_status gs = tn_blob_builder_set_graph(&b, &g);
-  if (gs != TN_OK) return RuntimeError(gs, "blob graph");
-  (void)tn_blob_builder_set_plan(&b, &plan);
-  if (!L.weights.empty()) {
-    (void)tn_blob_builder_set_weights(&b, L.weights.data(),
-                                      static_cast<uint32_t>(L.weights.size()));
-  }
-  if (!L.quant.empty()) {
-    (void)tn_blob_builder_set_quant(&b, L.quant.data(),
-                                    static_cast<uint32_t>(L.quant.size()));
-  }
-  if (tail) (void)tn_blob_builder_set_tail(&b, tail);
   tn_model_cost cost{};
-  std::vector<uint8_t> zeros_in, zeros_out;
-  const tn_tensor_desc& in_t = L.tensors[L.input];
-  const tn_tensor_desc& out_t = L.tensors[L.output];
-  const uint32_t in_bytes = in_t.h * in_t.w * in_t.c;
-  const uint32_t out_bytes = out_t.h * out_t.w * out_t.c *
-                             (out_t.dtype == TN_DTYPE_FLOAT32 ? 4u : 1u);
   if (plan_st == TN_OK) {
-    tn_status cs = tn_cost_model(&g, tiles.data(),
-                                 tail ? tail->first_op : g.op_count,
-                                 tn_cost_profile_gap9(), &cost);
+    const tn_status cs =
+        tn_cost_model(&g, tiles.data(), tail ? tail->first_op : g.op_count,
+                      tn_cost_profile_gap9(), &cost);
     if (cs != TN_OK) return RuntimeError(cs, "cost model");
   } else {
-    cost.macs = 0;
     for (uint32_t i = 0; i < g.op_count; ++i) cost.macs += tn_op_macs(&g, i);
   }
-  tn_blob_metadata meta{cost.macs, cost.cycles, cost.energy_pj};
-  (void)tn_blob_builder_set_metadata(&b, &meta);
-  if (opt_.reserve_signature) (void)tn_blob_builder_reserve_signature(&b);
-  // The canary's size is known before its contents.
-  zeros_in.assign(in_bytes, 0);
-  zeros_out.assign(out_bytes, 0);
-  (void)tn_blob_builder_set_canary(&b, zeros_in.data(), in_bytes,
-                                   zeros_out.data(), out_bytes);
+  tn_blob_header_desc hdr{};
+  hdr.target = target;
+  std::memcpy(hdr.model_id, opt.model_id.data(), 16);
+  hdr.model_version = opt.model_version;
+  hdr.rollback_counter = opt.rollback_counter;
+  tn_blob_builder b;
+  tn_status st = tn_blob_builder_init(&b, &hdr);
+  if (st == TN_OK) st = tn_blob_builder_set_graph(&b, &g);
+  if (st == TN_OK) st = tn_blob_builder_set_plan(&b, &plan);
+  if (st == TN_OK && !L.weights.empty()) {
+    st = tn_blob_builder_set_weights(&b, L.weights.data(),
+                                     static_cast<uint32_t>(L.weights.size()));
+  }
+  if (st == TN_OK && !L.quant.empty()) {
+    st = tn_blob_builder_set_quant(&b, L.quant.data(),
+                                   static_cast<uint32_t>(L.quant.size()));
+  }
+  if (st == TN_OK && tail != nullptr) st = tn_blob_builder_set_tail(&b, tail);
+  const tn_blob_metadata meta{cost.macs, cost.cycles, cost.energy_pj};
+  if (st == TN_OK) st = tn_blob_builder_set_metadata(&b, &meta);
+  if (st == TN_OK && opt.reserve_signature) {
+    st = tn_blob_builder_reserve_signature(&b);
+  }
+  if (st != TN_OK) return RuntimeError(st, "blob builder");
+
   size_t size = 0;
-  st = tn_blob_builder_size(&b, &size);
-  if (st != TN_OK) return RuntimeError(st, "blob size");
-  m.flash = size;
-  if (plan_st != TN_OK) return m;  // did not fit: sized, but no blob
-  // First build without a canary, run it on the canary input, then build
-  // again with the executor's own output as the expected one.
-  b.canary_input = nullptr;
-  b.canary_input_size = 0;
-  b.canary_output = nullptr;
-  b.canary_output_size = 0;
-  size_t size0 = 0;
-  st = tn_blob_builder_size(&b, &size0);
-  if (st != TN_OK) return RuntimeError(st, "blob size");
-  std::string blob0(size0, '\0');
-  size_t written = 0;
-  st = tn_blob_builder_finish(&b, reinterpret_cast<uint8_t*>(blob0.data()),
-                              blob0.size(), &written);
-  if (st != TN_OK) return RuntimeError(st, "blob build");
-  if (canary == nullptr) {
-    m.blob = std::move(blob0);
-    m.flash = m.blob.size();
+  if (plan_st != TN_OK) {
+    if (canary != nullptr) {
+      // The canary's size is known before its contents.
+      const tn_tensor_desc& out = L.tensors[L.output];
+      std::vector<uint8_t> zeros_out(out.h * out.w * out.c *
+                                     (out.dtype == TN_DTYPE_FLOAT32 ? 4u : 1u));
+      st = tn_blob_builder_set_canary(
+          &b, canary->data(), static_cast<uint32_t>(canary->size()),
+          zeros_out.data(), static_cast<uint32_t>(zeros_out.size()));
+      if (st == TN_OK) st = tn_blob_builder_size(&b, &size);
+    } else {
+      st = tn_blob_builder_size(&b, &size);
+    }
+    if (st != TN_OK) return RuntimeError(st, "blob size");
+    m.flash = size;
     return m;
   }
-  TF_ASSIGN_OR_RETURN(auto runner, BlobRunner::Open(blob0));
-  TF_RETURN_IF_ERROR(runner->Run(*canary));
-  auto out = runner->OutputBytes();
-  std::vector<uint8_t> expected(out.begin(), out.end());
-  (void)tn_blob_builder_set_canary(&b, canary->data(),
-                                   static_cast<uint32_t>(canary->size()),
-                                   expected.data(),
-                                   static_cast<uint32_t>(expected.size()));
-  m.blob.assign(size, '\0');
-  st = tn_blob_builder_finish(&b, reinterpret_cast<uint8_t*>(m.blob.data()),
-                              m.blob.size(), &written);
-  if (st != TN_OK) return RuntimeError(st, "blob build");
+  auto finish = [&](std::string* out) -> Status {
+    size_t need = 0, written = 0;
+    tn_status fs = tn_blob_builder_size(&b, &need);
+    if (fs == TN_OK) {
+      out->assign(need, '\0');
+      fs = tn_blob_builder_finish(&b, reinterpret_cast<uint8_t*>(out->data()),
+                                  out->size(), &written);
+    }
+    return fs == TN_OK ? Status::Ok() : RuntimeError(fs, "blob build");
+  };
+  TF_RETURN_IF_ERROR(finish(&m.blob));
+  if (canary != nullptr) {
+    // Run the blob on the canary input, then build again with the
+    // executor's own output as the expected one.
+    TF_ASSIGN_OR_RETURN(auto runner, BlobRunner::Open(m.blob));
+    TF_RETURN_IF_ERROR(runner->Run(*canary));
+    const auto out = runner->OutputBytes();
+    const std::vector<uint8_t> expected(out.begin(), out.end());
+    st = tn_blob_builder_set_canary(
+        &b, canary->data(), static_cast<uint32_t>(canary->size()),
+        expected.data(), static_cast<uint32_t>(expected.size()));
+    if (st != TN_OK) return RuntimeError(st, "canary");
+    TF_RETURN_IF_ERROR(finish(&m.blob));
+  }
+  m.flash = m.blob.size();
   return m;
 }
 
@@ -278,10 +264,10 @@ Result<CompiledModel> CompileOnnx(std::string_view onnx,
   // Budgets: the user's, capped by the target's memories.
   uint64_t flash_budget = profile.nvm_bytes;
   if (options.flash_budget_bytes != 0) {
-    flash_budget = flash_budget == 0
-                       ? options.flash_budget_bytes
-                       : std::min<uint64_t>(flash_budget,
-                                            options.flash_budget_bytes);
+    flash_budget =
+        flash_budget == 0
+            ? options.flash_budget_bytes
+            : std::min<uint64_t>(flash_budget, options.flash_budget_bytes);
   }
   uint64_t ram_budget = profile.l2_bytes;
   if (options.ram_budget_bytes != 0) {
@@ -317,17 +303,11 @@ Result<CompiledModel> CompileOnnx(std::string_view onnx,
   LowerOptions lo;
   lo.tail_first_op = tail_first;
   lo.weight_bits.assign(g.ops.size(), 8);
-  Compiler compiler(g, options, target, profile);
   TF_ASSIGN_OR_RETURN(Lowered L, Lower(g, quant, lo));
-  // Canary input: the first calibration sample.
-  std::vector<int8_t> canary;
-  {
-    TF_ASSIGN_OR_RETURN(Measured probe, compiler.Build(L, nullptr));
-    if (!probe.blob.empty()) {
-      TF_ASSIGN_OR_RETURN(auto runner, BlobRunner::Open(probe.blob));
-      canary = runner->InputCodes(calibration, 0, nullptr);
-    }
-  }
+  // Canary input: the first calibration sample, as the node would feed it.
+  const std::vector<int8_t> canary =
+      SampleCodes(calibration, 0, L.tensors[L.input], nullptr);
+  const std::vector<int8_t>* canary_ptr = &canary;
 
   ModelReport report;
   const bool labelled = eval.labelled();
@@ -374,8 +354,7 @@ Result<CompiledModel> CompileOnnx(std::string_view onnx,
            (flash_budget == 0 || m.flash <= flash_budget);
   };
 
-  const std::vector<int8_t>* canary_ptr = canary.empty() ? nullptr : &canary;
-  TF_ASSIGN_OR_RETURN(Measured cur, compiler.Build(L, canary_ptr));
+  TF_ASSIGN_OR_RETURN(Measured cur, BuildBlob(L, options, target, canary_ptr));
   auto accuracy_of = [&](const Measured& m) -> Result<double> {
     TF_ASSIGN_OR_RETURN(auto preds, PredictBlob(m.blob, eval, n_eval));
     return Score(preds, eval, float_preds);
@@ -414,7 +393,7 @@ Result<CompiledModel> CompileOnnx(std::string_view onnx,
     bits[static_cast<size_t>(best)] = step.from_bits == 8 ? 4 : 2;
     step.to_bits = static_cast<uint32_t>(bits[static_cast<size_t>(best)]);
     TF_ASSIGN_OR_RETURN(L, Lower(g, quant, lo));
-    TF_ASSIGN_OR_RETURN(cur, compiler.Build(L, canary_ptr));
+    TF_ASSIGN_OR_RETURN(cur, BuildBlob(L, options, target, canary_ptr));
     step.flash_bytes = cur.flash;
     if (!cur.blob.empty()) {
       TF_ASSIGN_OR_RETURN(step.accuracy, accuracy_of(cur));

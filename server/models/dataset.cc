@@ -15,15 +15,14 @@ Result<Dataset> Dataset::FromFeatureFile(std::string_view bytes) {
                               bytes.size(), &view);
   if (st != TN_OK) {
     return InvalidArgumentError(
-        std::string("not a valid feature data set file: ") +
-        tn_status_str(st));
+        std::string("not a valid feature data set file: ") + tn_status_str(st));
   }
   Dataset d;
   const tn_fset_info& info = view.info;
   d.sample_dims_ = {1, info.frames, info.coeffs};
   d.sample_size_ = size_t{info.frames} * info.coeffs;
-  d.encoding_ = Int8Encoding{info.front_end.s8_scale,
-                             info.front_end.s8_zero_point};
+  d.encoding_ =
+      Int8Encoding{info.front_end.s8_scale, info.front_end.s8_zero_point};
   d.labelled_ = true;
   for (uint32_t c = 0; c < info.class_count; ++c) {
     char name[TN_FSET_CLASS_NAME_SIZE + 1];
@@ -122,7 +121,8 @@ Result<Dataset> Dataset::FromInt8(std::vector<int64_t> sample_dims,
                                 std::move(labels), std::move(class_names)));
   d.encoding_ = encoding;
   d.codes_.reserve(samples.size() * d.sample_size_);
-  for (const auto& s : samples) d.codes_.insert(d.codes_.end(), s.begin(), s.end());
+  for (const auto& s : samples)
+    d.codes_.insert(d.codes_.end(), s.begin(), s.end());
   return d;
 }
 

@@ -74,19 +74,20 @@ Result<Evaluation> Evaluate(std::string_view blob, const Dataset& dataset,
   size_t good = 0, float_good = 0, agree = 0;
   bool used_codes = false;
   for (size_t i = 0; i < n; ++i) {
-    TF_RETURN_IF_ERROR(runner->Run(runner->InputCodes(dataset, i, &used_codes)));
+    TF_RETURN_IF_ERROR(
+        runner->Run(runner->InputCodes(dataset, i, &used_codes)));
     const int32_t pred = ArgMax(runner->OutputOnnx());
     const int32_t label = dataset.label(i);
     if (e.labelled) {
       good += pred == label ? 1 : 0;
-      if (label >= 0 && static_cast<uint32_t>(label) < e.classes &&
-          pred >= 0) {
+      if (label >= 0 && static_cast<uint32_t>(label) < e.classes && pred >= 0) {
         ++e.confusion[static_cast<size_t>(label) * e.classes +
                       static_cast<size_t>(pred)];
       }
     }
     if (reference != nullptr) {
-      TF_ASSIGN_OR_RETURN(std::vector<float> f, reference->Run(dataset.sample(i)));
+      TF_ASSIGN_OR_RETURN(std::vector<float> f,
+                          reference->Run(dataset.sample(i)));
       const int32_t fp = ArgMax(f);
       agree += fp == pred ? 1 : 0;
       float_good += fp == label ? 1 : 0;

@@ -17,8 +17,8 @@ tn_train_shape ShapeOf(const Tensor& t) {
 
 Status Check(tn_status st, const Op& op) {
   if (st == TN_OK) return Status::Ok();
-  return InternalError("float reference of '" + op.name + "': " +
-                       tn_status_str(st));
+  return InternalError("float reference of '" + op.name +
+                       "': " + tn_status_str(st));
 }
 
 // Convolution (depthwise when `depthwise`) with dilation, skipping padded
@@ -38,8 +38,9 @@ void ConvGeneral(const Op& op, const Tensor& in, const Tensor& out,
             if (ix < 0 || ix >= in.w) continue;
             const float* px = x + (int64_t{iy} * in.w + ix) * in.c;
             if (depthwise) {
-              acc += op.weights[(static_cast<size_t>(ky) * op.kw + kx) *
-                                    out.c + oc] * px[oc];
+              acc += op.weights[(static_cast<size_t>(ky) * op.kw + kx) * out.c +
+                                oc] *
+                     px[oc];
             } else {
               const float* w = op.weights.data() +
                                ((int64_t{oc} * op.kh + ky) * op.kw + kx) * in.c;
@@ -82,7 +83,8 @@ void PoolGeneral(const Op& op, const Tensor& in, const Tensor& out,
 }  // namespace
 
 float FakeQuant(float v, const QuantParams& q) {
-  const float r = std::nearbyint(v / q.scale) + static_cast<float>(q.zero_point);
+  const float r =
+      std::nearbyint(v / q.scale) + static_cast<float>(q.zero_point);
   const float c = std::clamp(r, -128.0f, 127.0f);
   return q.scale * (c - static_cast<float>(q.zero_point));
 }
@@ -113,10 +115,10 @@ Status FloatExecutor::Run(std::span<const float> input_onnx,
     std::vector<float>& y = values_[static_cast<size_t>(op.output)];
     if (op.kind != OpKind::kClamp && op.has_activation()) {
       if (op.act_lo == 0.0f && op.act_hi == kNoUpper) {
-        TF_RETURN_IF_ERROR(Check(
-            tn_relu_forward_f32(static_cast<uint32_t>(y.size()), y.data(),
-                                y.data()),
-            op));
+        TF_RETURN_IF_ERROR(
+            Check(tn_relu_forward_f32(static_cast<uint32_t>(y.size()), y.data(),
+                                      y.data()),
+                  op));
       } else {
         for (float& v : y) v = std::clamp(v, op.act_lo, op.act_hi);
       }

@@ -109,7 +109,9 @@ struct Op {
   float act_lo = kNoLower;
   float act_hi = kNoUpper;
 
-  bool has_activation() const { return act_lo != kNoLower || act_hi != kNoUpper; }
+  bool has_activation() const {
+    return act_lo != kNoLower || act_hi != kNoUpper;
+  }
 };
 
 struct Graph {

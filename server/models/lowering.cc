@@ -36,7 +36,8 @@ struct QWeights {
 QWeights QuantizeWeights(const Op& op, size_t cout, int32_t bits) {
   QWeights r;
   const size_t n = op.weights.size();
-  if (bits == 8 && op.qweights.size() == n && op.qweight_scales.size() == cout) {
+  if (bits == 8 && op.qweights.size() == n &&
+      op.qweight_scales.size() == cout) {
     r.q = op.qweights;
     r.scale = op.qweight_scales;
     r.exact_model_weights = true;
@@ -53,7 +54,9 @@ QWeights QuantizeWeights(const Op& op, size_t cout, int32_t bits) {
   for (size_t c = 0; c < cout; ++c) {
     float m = 0.0f;
     for (size_t i : members[c]) m = std::max(m, std::fabs(op.weights[i]));
-    if (m == 0.0f) continue;  // all zero: q = 0, any positive scale
+    // All zero, or so small that a scale would underflow (e.g. a folded
+    // batch norm with a vanishing scale): q = 0 with a unit scale.
+    if (!(m > 1e-30f)) continue;
     float best_scale = m / static_cast<float>(qmax);
     if (bits < 8) {
       double best_err = INFINITY;
@@ -62,9 +65,9 @@ QWeights QuantizeWeights(const Op& op, size_t cout, int32_t bits) {
         const float s = alpha * m / static_cast<float>(qmax);
         double err = 0;
         for (size_t i : members[c]) {
-          const float q = std::clamp(std::nearbyint(op.weights[i] / s),
-                                     static_cast<float>(qmin),
-                                     static_cast<float>(qmax));
+          const float q =
+              std::clamp(std::nearbyint(op.weights[i] / s),
+                         static_cast<float>(qmin), static_cast<float>(qmax));
           const double d = static_cast<double>(op.weights[i]) - double{s} * q;
           err += d * d;
         }
@@ -76,9 +79,9 @@ QWeights QuantizeWeights(const Op& op, size_t cout, int32_t bits) {
     }
     r.scale[c] = best_scale;
     for (size_t i : members[c]) {
-      r.q[i] = static_cast<int8_t>(std::clamp(
-          std::nearbyint(op.weights[i] / best_scale),
-          static_cast<float>(qmin), static_cast<float>(qmax)));
+      r.q[i] = static_cast<int8_t>(
+          std::clamp(std::nearbyint(op.weights[i] / best_scale),
+                     static_cast<float>(qmin), static_cast<float>(qmax)));
     }
   }
   return r;
@@ -107,8 +110,8 @@ QuantParams QuantFromRange(TensorRange r) {
   const double hi = std::max<double>(r.hi, 0.0);
   const double span = std::max(hi - lo, 1e-6);
   const double scale = span / 255.0;
-  const double zp = std::clamp(std::nearbyint(-128.0 - lo / scale), -128.0,
-                               127.0);
+  const double zp =
+      std::clamp(std::nearbyint(-128.0 - lo / scale), -128.0, 127.0);
   return QuantParams{static_cast<float>(scale), static_cast<int32_t>(zp)};
 }
 
@@ -122,7 +125,8 @@ Result<std::vector<QuantParams>> AssignQuantization(
   const Tensor& in = graph.tensors[static_cast<size_t>(graph.input)];
   q[static_cast<size_t>(graph.input)] =
       in.fixed ? *in.fixed
-               : input ? *input : QuantFromRange(ranges[static_cast<size_t>(graph.input)]);
+      : input  ? *input
+               : QuantFromRange(ranges[static_cast<size_t>(graph.input)]);
   for (const Op& op : graph.ops) {
     const size_t o = static_cast<size_t>(op.output);
     const Tensor& t = graph.tensors[o];
@@ -225,8 +229,8 @@ Result<Lowered> Lower(const Graph& g, const std::vector<QuantParams>& quant,
   };
 
   const size_t in_id = static_cast<size_t>(g.input);
-  TF_ASSIGN_OR_RETURN(rt[in_id],
-                      add_tensor(TN_DTYPE_INT8, g.tensors[in_id], &quant[in_id]));
+  TF_ASSIGN_OR_RETURN(
+      rt[in_id], add_tensor(TN_DTYPE_INT8, g.tensors[in_id], &quant[in_id]));
 
   // ---- int8 front-end ----
   for (int32_t i = 0; i < tail_first; ++i) {
@@ -255,10 +259,10 @@ Result<Lowered> Lower(const Graph& g, const std::vector<QuantParams>& quant,
       case OpKind::kConv:
       case OpKind::kDepthwise:
       case OpKind::kFullyConnected: {
-        const bool pw = op.kind == OpKind::kConv && op.kh == 1 && op.kw == 1 &&
-                        op.sh == 1 && op.sw == 1 &&
-                        (op.pad_top | op.pad_bottom | op.pad_left |
-                         op.pad_right) == 0;
+        const bool pw =
+            op.kind == OpKind::kConv && op.kh == 1 && op.kw == 1 &&
+            op.sh == 1 && op.sw == 1 &&
+            (op.pad_top | op.pad_bottom | op.pad_left | op.pad_right) == 0;
         if (op.kind == OpKind::kFullyConnected) {
           d.type = TN_OP_FC;
         } else if (op.kind == OpKind::kDepthwise) {
@@ -279,16 +283,15 @@ Result<Lowered> Lower(const Graph& g, const std::vector<QuantParams>& quant,
         d.weight_bits = static_cast<uint8_t>(bits);
         const size_t cout = static_cast<size_t>(to.c);
         QWeights w = QuantizeWeights(op, cout, bits);
-        const size_t packed =
-            tn_weights_packed_size(w.q.size(), bits);
+        const size_t packed = tn_weights_packed_size(w.q.size(), bits);
         d.weights_offset = static_cast<uint32_t>(L.weights.size());
         d.weights_size = static_cast<uint32_t>(packed);
         L.weights.resize(L.weights.size() + packed);
         uint8_t* dst = L.weights.data() + d.weights_offset;
         if (bits == 8) {
           std::memcpy(dst, w.q.data(), w.q.size());
-        } else if (tn_weights_pack(w.q.data(), w.q.size(), bits, dst,
-                                   packed) != TN_OK) {
+        } else if (tn_weights_pack(w.q.data(), w.q.size(), bits, dst, packed) !=
+                   TN_OK) {
           return InternalError("weight packing failed");
         }
         // bias, multiplier, shift words.
@@ -466,8 +469,8 @@ Result<Lowered> Lower(const Graph& g, const std::vector<QuantParams>& quant,
                                op.weights.end());
           L.tail_params.insert(L.tail_params.end(), op.bias.begin(),
                                op.bias.end());
-          d.weights_size = static_cast<uint32_t>(
-              4 * (op.weights.size() + op.bias.size()));
+          d.weights_size =
+              static_cast<uint32_t>(4 * (op.weights.size() + op.bias.size()));
           ++trainable;
           break;
         }
@@ -523,7 +526,8 @@ Result<Lowered> Lower(const Graph& g, const std::vector<QuantParams>& quant,
           return reject(std::string("op kind '") + OpKindName(op.kind) +
                         "' has no FP32 version on the node");
       }
-      TF_ASSIGN_OR_RETURN(int32_t fo, add_tensor(TN_DTYPE_FLOAT32, to, nullptr));
+      TF_ASSIGN_OR_RETURN(int32_t fo,
+                          add_tensor(TN_DTYPE_FLOAT32, to, nullptr));
       d.output = static_cast<uint16_t>(fo);
       TF_RETURN_IF_ERROR(add_op(d, i, op.name, op.onnx_op));
       rtf[out] = fo;

@@ -83,8 +83,7 @@ struct Lowered {
   const tn_tail_desc* TailDesc();
 };
 
-Result<Lowered> Lower(const Graph& graph,
-                      const std::vector<QuantParams>& quant,
+Result<Lowered> Lower(const Graph& graph, const std::vector<QuantParams>& quant,
                       const LowerOptions& options);
 
 // Weight bytes of IR op `i` at `bits` (packed, as stored in the blob).

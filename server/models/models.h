@@ -94,9 +94,9 @@ struct CompileOptions {
 
 // One runtime op of a compiled model.
 struct LayerReport {
-  std::string name;       // ONNX node name(s), '+'-joined after fusion
-  std::string onnx_op;    // ONNX op type(s), e.g. "Conv+Relu"
-  std::string op;         // runtime op, e.g. "CONV2D", "FC_F32"
+  std::string name;     // ONNX node name(s), '+'-joined after fusion
+  std::string onnx_op;  // ONNX op type(s), e.g. "Conv+Relu"
+  std::string op;       // runtime op, e.g. "CONV2D", "FC_F32"
   std::vector<uint32_t> output_shape;  // h, w, c
   uint64_t macs = 0;
   uint32_t weight_bits = 0;   // 8 / 4 / 2 for int8 weighted ops, else 0
@@ -125,10 +125,10 @@ struct ModelReport {
   uint64_t l2_arena_bytes = 0;
   uint64_t l2_required_bytes = 0;  // arena + quantization + tail params
   uint64_t l1_tile_bytes = 0;
-  uint64_t weight_bytes = 0;        // WEIGHTS section
-  uint64_t tail_param_bytes = 0;    // TAIL parameters
-  uint64_t tail_training_bytes = 0; // gradients, momentum, activations
-  uint64_t flash_budget_bytes = 0;  // 0: unchecked (GAP8)
+  uint64_t weight_bytes = 0;         // WEIGHTS section
+  uint64_t tail_param_bytes = 0;     // TAIL parameters
+  uint64_t tail_training_bytes = 0;  // gradients, momentum, activations
+  uint64_t flash_budget_bytes = 0;   // 0: unchecked (GAP8)
   uint64_t ram_budget_bytes = 0;
   // Cost (GAP9 cost model of the runtime; latency = cycles / 370 MHz).
   uint64_t macs = 0;
@@ -200,7 +200,8 @@ Result<std::array<uint8_t, 8>> BlobKeyId(const std::string& pem);
 // The float model, run on the project's FP32 path (see docs/models.md).
 class FloatReference {
  public:
-  static Result<std::unique_ptr<FloatReference>> FromOnnx(std::string_view onnx);
+  static Result<std::unique_ptr<FloatReference>> FromOnnx(
+      std::string_view onnx);
   ~FloatReference();
   FloatReference(const FloatReference&) = delete;
   FloatReference& operator=(const FloatReference&) = delete;
@@ -228,9 +229,9 @@ struct Evaluation {
   uint32_t samples = 0;
   uint32_t classes = 0;
   bool labelled = false;
-  double int8_accuracy = 0;  // the blob on the node kernels
+  double int8_accuracy = 0;              // the blob on the node kernels
   std::optional<double> float_accuracy;  // with a FloatReference
-  std::optional<double> agreement;  // share of equal top-1 predictions
+  std::optional<double> agreement;       // share of equal top-1 predictions
   // classes x classes counts, row = true label, column = prediction
   // (labelled sets only).
   std::vector<uint32_t> confusion;

@@ -188,15 +188,15 @@ Result<std::shared_ptr<Constant>> ReadTensor(const TensorProto& t,
   auto c = std::make_shared<Constant>();
   c->type = t.data_type();
   if (ElementSize(c->type) == 0) {
-    return FailedPreconditionError(what + " has element type " +
-                                   TypeName(c->type) + " (" +
-                                   std::to_string(c->type) +
-                                   "), which is not supported");
+    return FailedPreconditionError(
+        what + " has element type " + TypeName(c->type) + " (" +
+        std::to_string(c->type) + "), which is not supported");
   }
   if (t.data_location() == TensorProto::EXTERNAL || t.external_data_size()) {
     return FailedPreconditionError(
-        what + " keeps its data in an external file; embed the weights in "
-               "the model (onnx.save with save_as_external_data=False)");
+        what +
+        " keeps its data in an external file; embed the weights in "
+        "the model (onnx.save with save_as_external_data=False)");
   }
   if (t.has_segment()) {
     return FailedPreconditionError(what + " is segmented; not supported");
@@ -239,9 +239,9 @@ Result<std::shared_ptr<Constant>> ReadTensor(const TensorProto& t,
     const int64_t size = ElementSize(type);
     if (static_cast<int64_t>(raw.size()) != count * size) {
       return InvalidArgumentError(
-          what + " holds " + std::to_string(raw.size()) + " bytes of data; its " +
-          DimsString(c->dims) + " " + TypeName(type) + " shape needs " +
-          std::to_string(count * size));
+          what + " holds " + std::to_string(raw.size()) +
+          " bytes of data; its " + DimsString(c->dims) + " " + TypeName(type) +
+          " shape needs " + std::to_string(count * size));
     }
     for (int64_t i = 0; i < count; ++i) {
       c->values[static_cast<size_t>(i)] =
@@ -398,8 +398,9 @@ Status Importer::CheckAttributes(const Node& n,
       return Invalid(n, "attribute '" + a.name() + "' appears twice");
     }
     if (!a.ref_attr_name().empty()) {
-      return Unsupported(n, "attribute references (ref_attr_name) are only "
-                            "meaningful inside functions");
+      return Unsupported(n,
+                         "attribute references (ref_attr_name) are only "
+                         "meaningful inside functions");
     }
     bool known = false;
     for (const char* k : ok) known = known || a.name() == k;
@@ -440,8 +441,7 @@ Result<std::string> Importer::AttrString(const Node& n, const char* name,
   if (a == nullptr) return def;
   if (a->type() != AttributeProto::STRING &&
       !(a->type() == AttributeProto::UNDEFINED && a->has_s())) {
-    return Invalid(n,
-                   std::string("attribute '") + name + "' must be a string");
+    return Invalid(n, std::string("attribute '") + name + "' must be a string");
   }
   return a->s();
 }
@@ -453,8 +453,8 @@ Result<std::vector<int64_t>> Importer::AttrInts(const Node& n,
   if (a == nullptr) return out;
   if (a->type() != AttributeProto::INTS &&
       a->type() != AttributeProto::UNDEFINED) {
-    return Invalid(n, std::string("attribute '") + name +
-                          "' must be a list of ints");
+    return Invalid(
+        n, std::string("attribute '") + name + "' must be a list of ints");
   }
   if (a->ints_size() > 16) {
     return Invalid(n, std::string("attribute '") + name + "' is too long");
@@ -566,8 +566,8 @@ Result<int32_t> Importer::NewTensor(const Node& n, const std::string& name,
                               std::to_string(kMaxDim) + ")");
   }
   if (t.elements() > kMaxTensorElements) {
-    return Unsupported(n, "output " + DimsString(dims) +
-                              " has more than 2^24 elements");
+    return Unsupported(
+        n, "output " + DimsString(dims) + " has more than 2^24 elements");
   }
   graph_.tensors.push_back(std::move(t));
   return static_cast<int32_t>(graph_.tensors.size() - 1);
@@ -578,8 +578,10 @@ Status Importer::RequireNatural(const Node& n, const Value& v,
   const Tensor& t = graph_.tensors[static_cast<size_t>(v.tensor)];
   int32_t h, w, c;
   if (v.dims.size() < 3 || v.dims.size() > 4) {
-    return Unsupported(n, std::string(role) + " must have shape [1,C,H,W] or "
-                              "[1,C,L], not " + DimsString(v.dims));
+    return Unsupported(n, std::string(role) +
+                              " must have shape [1,C,H,W] or "
+                              "[1,C,L], not " +
+                              DimsString(v.dims));
   }
   if (!NaturalShape(v.dims, &h, &w, &c)) {
     return Unsupported(n, std::string(role) + " " + DimsString(v.dims) +
@@ -595,10 +597,10 @@ Status Importer::RequireNatural(const Node& n, const Value& v,
 }
 
 Status Importer::FixQuant(const Node& n, int32_t tensor, QuantParams q) {
-  if (!(q.scale > 0) || !std::isfinite(q.scale) ||
-      !std::isnormal(q.scale)) {
-    return Invalid(n, "quantization scale must be positive, finite and "
-                      "normal");
+  if (!(q.scale > 0) || !std::isfinite(q.scale) || !std::isnormal(q.scale)) {
+    return Invalid(n,
+                   "quantization scale must be positive, finite and "
+                   "normal");
   }
   if (q.zero_point < -128 || q.zero_point > 127) {
     return Invalid(n, "zero point out of the 8-bit range");
@@ -620,8 +622,8 @@ Result<QuantParams> Importer::QuantOf(const Node& n, int scale_input,
   TF_ASSIGN_OR_RETURN(auto s, ConstantInput(n, scale_input));
   if (s->count() != 1) {
     return Unsupported(n, "per-axis quantization of an activation ('" +
-                              n.proto->input(scale_input) +
-                              "' has " + std::to_string(s->count()) +
+                              n.proto->input(scale_input) + "' has " +
+                              std::to_string(s->count()) +
                               " scales); the runtime quantizes activations "
                               "per tensor");
   }
@@ -632,8 +634,9 @@ Result<QuantParams> Importer::QuantOf(const Node& n, int scale_input,
   if (HasInput(n, zp_input)) {
     TF_ASSIGN_OR_RETURN(auto z, ConstantInput(n, zp_input));
     if (z->count() != 1) {
-      return Unsupported(n, "per-axis zero points on an activation are not "
-                            "supported");
+      return Unsupported(n,
+                         "per-axis zero points on an activation are not "
+                         "supported");
     }
     *zp_type = z->type;
     if (!IsInt8Type(z->type)) {
@@ -646,8 +649,7 @@ Result<QuantParams> Importer::QuantOf(const Node& n, int scale_input,
   if (*zp_type == TensorProto::UINT8) {
     zp -= 128;
   } else if (*zp_type != TensorProto::INT8) {
-    return Unsupported(n, std::string("zero point type ") +
-                              TypeName(*zp_type) +
+    return Unsupported(n, std::string("zero point type ") + TypeName(*zp_type) +
                               " is not supported (uint8 or int8)");
   }
   q.zero_point = static_cast<int32_t>(zp);
@@ -668,7 +670,8 @@ Status Importer::Window(const Node& n, const Value& x, bool pool,
   TF_ASSIGN_OR_RETURN(auto strides, AttrInts(n, "strides"));
   TF_ASSIGN_OR_RETURN(auto dilations, AttrInts(n, "dilations"));
   TF_ASSIGN_OR_RETURN(auto pads, AttrInts(n, "pads"));
-  TF_ASSIGN_OR_RETURN(std::string auto_pad, AttrString(n, "auto_pad", "NOTSET"));
+  TF_ASSIGN_OR_RETURN(std::string auto_pad,
+                      AttrString(n, "auto_pad", "NOTSET"));
   int64_t ceil_mode = 0;
   if (pool) {
     TF_ASSIGN_OR_RETURN(ceil_mode, AttrInt(n, "ceil_mode", 0));
@@ -676,8 +679,9 @@ Status Importer::Window(const Node& n, const Value& x, bool pool,
   if ((!strides.empty() && strides.size() != r) ||
       (!dilations.empty() && dilations.size() != r) ||
       (!pads.empty() && pads.size() != 2 * r)) {
-    return Invalid(n, "strides, dilations or pads do not match the input's "
-                      "rank");
+    return Invalid(n,
+                   "strides, dilations or pads do not match the input's "
+                   "rank");
   }
   Axis ax[2];
   for (size_t i = 0; i < r; ++i) {
@@ -716,7 +720,8 @@ Status Importer::Window(const Node& n, const Value& x, bool pool,
       a.out = (a.in - eff) / a.s + 1;
     } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       a.out = (a.in + a.s - 1) / a.s;
-      const int64_t total = std::max<int64_t>(0, (a.out - 1) * a.s + eff - a.in);
+      const int64_t total =
+          std::max<int64_t>(0, (a.out - 1) * a.s + eff - a.in);
       a.pad0 = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
       a.pad1 = total - a.pad0;
     } else {
@@ -728,11 +733,11 @@ Status Importer::Window(const Node& n, const Value& x, bool pool,
     const int64_t need = (a.out - 1) * a.s + eff;
     if (need > a.in + a.pad0 + a.pad1) a.pad1 = need - a.in - a.pad0;
     if (a.pad0 >= eff || a.pad1 >= eff) {
-      return Unsupported(n, "padding " + std::to_string(std::max(a.pad0, a.pad1)) +
-                                " is not smaller than the window (" +
-                                std::to_string(eff) +
-                                "); the runtime needs every window to "
-                                "overlap the input");
+      return Unsupported(
+          n, "padding " + std::to_string(std::max(a.pad0, a.pad1)) +
+                 " is not smaller than the window (" + std::to_string(eff) +
+                 "); the runtime needs every window to "
+                 "overlap the input");
     }
     if (a.pad0 > kMaxWindow || a.pad1 > kMaxWindow) {
       return Unsupported(n, "padding above the runtime's limit of 64");
@@ -782,8 +787,7 @@ Status Importer::IntWeights(const Node& n, const std::vector<int64_t>& values,
   for (size_t c = 0; c < channels; ++c) {
     if (!fits[c]) {
       factor[c] = 127.0 / static_cast<double>(max_abs[c]);
-      op->qweight_scales[c] =
-          static_cast<float>(scales[c] / factor[c]);
+      op->qweight_scales[c] = static_cast<float>(scales[c] / factor[c]);
       requantized = true;
     }
   }
@@ -794,7 +798,8 @@ Status Importer::IntWeights(const Node& n, const std::vector<int64_t>& values,
       q = static_cast<int64_t>(std::lround(static_cast<double>(q) * factor[c]));
     }
     op->qweights[i] = static_cast<int8_t>(q);
-    op->weights[i] = static_cast<float>(values[i] * static_cast<double>(scales[c]));
+    op->weights[i] =
+        static_cast<float>(values[i] * static_cast<double>(scales[c]));
   }
   if (requantized) {
     warnings_.push_back("node '" + n.name +
@@ -807,13 +812,11 @@ Status Importer::IntWeights(const Node& n, const std::vector<int64_t>& values,
 
 Status Importer::Conv(const Node& n, bool qlinear) {
   if (qlinear) {
-    TF_RETURN_IF_ERROR(CheckAttributes(
-        n, {"auto_pad", "dilations", "group", "kernel_shape", "pads",
-            "strides"}));
+    TF_RETURN_IF_ERROR(CheckAttributes(n, {"auto_pad", "dilations", "group",
+                                           "kernel_shape", "pads", "strides"}));
   } else {
-    TF_RETURN_IF_ERROR(CheckAttributes(
-        n, {"auto_pad", "dilations", "group", "kernel_shape", "pads",
-            "strides"}));
+    TF_RETURN_IF_ERROR(CheckAttributes(n, {"auto_pad", "dilations", "group",
+                                           "kernel_shape", "pads", "strides"}));
   }
   TF_RETURN_IF_ERROR(CheckOutputs(n, 1));
   const int w_in = qlinear ? 3 : 1;
@@ -826,18 +829,17 @@ Status Importer::Conv(const Node& n, bool qlinear) {
   TF_ASSIGN_OR_RETURN(auto w, ConstantInput(n, w_in));
   const size_t rank = x.dims.size();
   if (w->dims.size() != rank) {
-    return Invalid(n, "weights " + DimsString(w->dims) +
-                          " do not match the input rank");
+    return Invalid(
+        n, "weights " + DimsString(w->dims) + " do not match the input rank");
   }
   TF_ASSIGN_OR_RETURN(int64_t group, AttrInt(n, "group", 1));
   const int64_t cin = x.dims[1];
   const int64_t cout = w->dims[0];
   if (group < 1 || cin % group != 0 || w->dims[1] != cin / group ||
       cout % group != 0 || cout < 1) {
-    return Invalid(n, "weights " + DimsString(w->dims) +
-                          " do not match input channels " +
-                          std::to_string(cin) + " with group " +
-                          std::to_string(group));
+    return Invalid(
+        n, "weights " + DimsString(w->dims) + " do not match input channels " +
+               std::to_string(cin) + " with group " + std::to_string(group));
   }
   Op op;
   op.name = n.name;
@@ -847,19 +849,17 @@ Status Importer::Conv(const Node& n, bool qlinear) {
   } else if (group == cin && cout == cin) {
     op.kind = OpKind::kDepthwise;
   } else {
-    return Unsupported(n, "grouped convolution (group " +
-                              std::to_string(group) + ", " +
-                              std::to_string(cin) + " -> " +
-                              std::to_string(cout) +
-                              " channels) is not supported; only group 1 and "
-                              "depthwise (group = channels, multiplier 1)");
+    return Unsupported(
+        n, "grouped convolution (group " + std::to_string(group) + ", " +
+               std::to_string(cin) + " -> " + std::to_string(cout) +
+               " channels) is not supported; only group 1 and "
+               "depthwise (group = channels, multiplier 1)");
   }
   std::vector<int64_t> kernel(w->dims.begin() + 2, w->dims.end());
   TF_ASSIGN_OR_RETURN(auto kshape, AttrInts(n, "kernel_shape"));
   if (!kshape.empty() && kshape != kernel) {
     return Invalid(n, "kernel_shape " + DimsString(kshape) +
-                          " disagrees with the weights " +
-                          DimsString(w->dims));
+                          " disagrees with the weights " + DimsString(w->dims));
   }
   std::vector<int64_t> spatial;
   TF_RETURN_IF_ERROR(Window(n, x, /*pool=*/false, kernel, &op, &spatial));
@@ -910,8 +910,8 @@ Status Importer::Conv(const Node& n, bool qlinear) {
     std::vector<float> scales(static_cast<size_t>(cout));
     std::vector<int64_t> zeros(static_cast<size_t>(cout), 0);
     for (int64_t m = 0; m < cout; ++m) {
-      scales[static_cast<size_t>(m)] =
-          static_cast<float>(ws->values[ws->count() == 1 ? 0 : static_cast<size_t>(m)]);
+      scales[static_cast<size_t>(m)] = static_cast<float>(
+          ws->values[ws->count() == 1 ? 0 : static_cast<size_t>(m)]);
       if (!(scales[static_cast<size_t>(m)] > 0) ||
           !std::isfinite(scales[static_cast<size_t>(m)])) {
         return Invalid(n, "weight scales must be positive and finite");
@@ -932,8 +932,8 @@ Status Importer::Conv(const Node& n, bool qlinear) {
     if (HasInput(n, b_in)) {
       TF_ASSIGN_OR_RETURN(auto b, ConstantInput(n, b_in));
       if (b->count() != cout || b->type != TensorProto::INT32) {
-        return Invalid(n, "bias must be int32 with " + std::to_string(cout) +
-                              " values");
+        return Invalid(
+            n, "bias must be int32 with " + std::to_string(cout) + " values");
       }
       op.qbias.resize(static_cast<size_t>(cout));
       for (int64_t m = 0; m < cout; ++m) {
@@ -952,10 +952,13 @@ Status Importer::Conv(const Node& n, bool qlinear) {
     op.inputs = {x.tensor};
     op.output = out;
     TF_RETURN_IF_ERROR(AddOp(std::move(op)).status());
-    Value v{Value::Kind::kActivation, nullptr, out, dims,
-            yzp_type == TensorProto::UINT8 ? ValueType::kUint8
-                                           : ValueType::kInt8,
-            ""};
+    Value v{
+        Value::Kind::kActivation,
+        nullptr,
+        out,
+        dims,
+        yzp_type == TensorProto::UINT8 ? ValueType::kUint8 : ValueType::kInt8,
+        ""};
     return Define(n, 0, std::move(v));
   }
   if (w->type != TensorProto::FLOAT && w->type != TensorProto::DOUBLE) {
@@ -1039,8 +1042,9 @@ Status Importer::Dense(const Node& n, bool gemm, bool qlinear) {
                               " must be [1, K] (batch 1, flattened)");
   }
   if (trans_a != 0) {
-    return Unsupported(n, "transA = 1 is not supported (the activation's "
-                          "batch would be its second axis)");
+    return Unsupported(n,
+                       "transA = 1 is not supported (the activation's "
+                       "batch would be its second axis)");
   }
   const Tensor& at = graph_.tensors[static_cast<size_t>(a.tensor)];
   const int64_t k = rank1 ? a.dims[0] : a.dims[1];
@@ -1070,8 +1074,8 @@ Status Importer::Dense(const Node& n, bool gemm, bool qlinear) {
       for (int64_t c = 0; c < at.c; ++c) {
         const int64_t onnx_k = c * hw + p;
         const int64_t phys_k = p * at.c + c;
-        src_of[static_cast<size_t>(o * k + phys_k)] = static_cast<size_t>(
-            trans_b ? o * k + onnx_k : onnx_k * nout + o);
+        src_of[static_cast<size_t>(o * k + phys_k)] =
+            static_cast<size_t>(trans_b ? o * k + onnx_k : onnx_k * nout + o);
       }
     }
   }
@@ -1095,8 +1099,9 @@ Status Importer::Dense(const Node& n, bool gemm, bool qlinear) {
     }
     if ((bs->count() != 1 && bs->count() != nout) ||
         (bz && bz->count() != bs->count()) || (bz && !IsInt8Type(bz->type))) {
-      return Unsupported(n, "weight scales must be per tensor or per output "
-                            "column");
+      return Unsupported(n,
+                         "weight scales must be per tensor or per output "
+                         "column");
     }
     if (b->type != TensorProto::UINT8 && b->type != TensorProto::INT8) {
       return Invalid(n, "QLinearMatMul weights must be uint8 or int8");
@@ -1183,9 +1188,9 @@ Status Importer::Pool(const Node& n, bool max) {
         n, {"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads",
             "storage_order", "strides"}));
   } else {
-    TF_RETURN_IF_ERROR(CheckAttributes(
-        n, {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
-            "kernel_shape", "pads", "strides"}));
+    TF_RETURN_IF_ERROR(
+        CheckAttributes(n, {"auto_pad", "ceil_mode", "count_include_pad",
+                            "dilations", "kernel_shape", "pads", "strides"}));
   }
   TF_RETURN_IF_ERROR(CheckOutputs(n, 1));
   TF_ASSIGN_OR_RETURN(Value x, Activation(n, 0));
@@ -1203,10 +1208,11 @@ Status Importer::Pool(const Node& n, bool max) {
   }
   if (!max) {
     TF_ASSIGN_OR_RETURN(int64_t include, AttrInt(n, "count_include_pad", 0));
-    if (include != 0 && (op.pad_top | op.pad_bottom | op.pad_left |
-                         op.pad_right) != 0) {
-      return Unsupported(n, "count_include_pad = 1 with padding: the "
-                            "runtime averages only the input positions");
+    if (include != 0 &&
+        (op.pad_top | op.pad_bottom | op.pad_left | op.pad_right) != 0) {
+      return Unsupported(n,
+                         "count_include_pad = 1 with padding: the "
+                         "runtime averages only the input positions");
     }
   }
   const Tensor& in = graph_.tensors[static_cast<size_t>(x.tensor)];
@@ -1287,14 +1293,15 @@ Status Importer::Clip(const Node& n) {
 }
 
 Status Importer::BatchNorm(const Node& n) {
-  TF_RETURN_IF_ERROR(CheckAttributes(n, {"epsilon", "momentum", "spatial",
-                                         "is_test", "training_mode",
-                                         "consumed_inputs"}));
+  TF_RETURN_IF_ERROR(
+      CheckAttributes(n, {"epsilon", "momentum", "spatial", "is_test",
+                          "training_mode", "consumed_inputs"}));
   TF_RETURN_IF_ERROR(CheckOutputs(n, 1));
   TF_ASSIGN_OR_RETURN(int64_t training, AttrInt(n, "training_mode", 0));
   if (training != 0) {
-    return Unsupported(n, "training_mode = 1 (batch statistics) is not "
-                          "supported; export the model in eval mode");
+    return Unsupported(n,
+                       "training_mode = 1 (batch statistics) is not "
+                       "supported; export the model in eval mode");
   }
   TF_ASSIGN_OR_RETURN(int64_t spatial, AttrInt(n, "spatial", 1));
   if (spatial != 1) return Unsupported(n, "spatial = 0 is not supported");
@@ -1341,14 +1348,15 @@ Status Importer::BatchNorm(const Node& n) {
 }
 
 Status Importer::Add(const Node& n) {
-  TF_RETURN_IF_ERROR(CheckAttributes(n, {"broadcast", "axis",
-                                         "consumed_inputs"}));
+  TF_RETURN_IF_ERROR(
+      CheckAttributes(n, {"broadcast", "axis", "consumed_inputs"}));
   TF_RETURN_IF_ERROR(CheckOutputs(n, 1));
   TF_ASSIGN_OR_RETURN(const Value* a, Input(n, 0));
   TF_ASSIGN_OR_RETURN(const Value* b, Input(n, 1));
   if (a->kind == Value::Kind::kConstant && b->kind == Value::Kind::kConstant) {
-    return Unsupported(n, "adds two constants (constant folding of Add is "
-                          "not supported)");
+    return Unsupported(n,
+                       "adds two constants (constant folding of Add is "
+                       "not supported)");
   }
   const int ai = a->kind == Value::Kind::kConstant ? 1 : 0;
   TF_ASSIGN_OR_RETURN(Value x, Activation(n, ai));
@@ -1429,21 +1437,21 @@ Status Importer::Flatten(const Node& n) {
   if (axis < 0) axis += r;
   if (axis < 0 || axis > r) return Invalid(n, "axis out of range");
   int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < r; ++i) (i < axis ? outer : inner) *= x.dims[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < r; ++i)
+    (i < axis ? outer : inner) *= x.dims[static_cast<size_t>(i)];
   if (outer != 1) {
-    return Unsupported(n, "flattening " + DimsString(x.dims) + " at axis " +
-                              std::to_string(axis) + " gives [" +
-                              std::to_string(outer) + "," +
-                              std::to_string(inner) +
-                              "], which is not one batch-1 sample");
+    return Unsupported(
+        n, "flattening " + DimsString(x.dims) + " at axis " +
+               std::to_string(axis) + " gives [" + std::to_string(outer) + "," +
+               std::to_string(inner) + "], which is not one batch-1 sample");
   }
   x.dims = {1, inner};
   return Define(n, 0, std::move(x));
 }
 
 Status Importer::Reshape(const Node& n) {
-  TF_RETURN_IF_ERROR(CheckAttributes(n, {"allowzero", "shape",
-                                         "consumed_inputs"}));
+  TF_RETURN_IF_ERROR(
+      CheckAttributes(n, {"allowzero", "shape", "consumed_inputs"}));
   TF_RETURN_IF_ERROR(CheckOutputs(n, 1));
   TF_ASSIGN_OR_RETURN(Value x, Activation(n, 0, /*float_only=*/false));
   std::vector<int64_t> shape;
@@ -1451,7 +1459,8 @@ Status Importer::Reshape(const Node& n) {
     TF_ASSIGN_OR_RETURN(shape, AttrInts(n, "shape"));
   } else {
     TF_ASSIGN_OR_RETURN(auto s, ConstantInput(n, 1));
-    if (s->dims.size() != 1 || s->count() > 8 || s->type != TensorProto::INT64) {
+    if (s->dims.size() != 1 || s->count() > 8 ||
+        s->type != TensorProto::INT64) {
       return Invalid(n, "shape must be a short 1-d int64 tensor");
     }
     for (double v : s->values) {
@@ -1544,7 +1553,8 @@ Status Importer::Softmax(const Node& n) {
   }
   int64_t outside = 1, row = 1;
   for (int64_t i = 0; i < r; ++i) {
-    (in_set[static_cast<size_t>(i)] ? row : outside) *= x.dims[static_cast<size_t>(i)];
+    (in_set[static_cast<size_t>(i)] ? row : outside) *=
+        x.dims[static_cast<size_t>(i)];
   }
   if (row > kMaxSoftmaxRow) {
     return Unsupported(n, "softmax over " + std::to_string(row) +
@@ -1555,8 +1565,8 @@ Status Importer::Softmax(const Node& n) {
   const bool per_pixel = r >= 2 && axis == 1 && (opset_ >= 13 || r == 2) &&
                          x.dims[0] == 1 && row == in.c;
   if (!whole && !per_pixel) {
-    return Unsupported(n, "softmax over axis " + std::to_string(axis) +
-                              " of " + DimsString(x.dims) +
+    return Unsupported(n, "softmax over axis " + std::to_string(axis) + " of " +
+                              DimsString(x.dims) +
                               "; the runtime's softmax runs over channels");
   }
   Op op;
@@ -1687,11 +1697,13 @@ Status Importer::DequantizeLinear(const Node& n) {
     auto q = std::make_shared<QuantizedConstant>();
     size_t stride = 1, extent = 1;
     if (s->count() != 1) {
-      if (axis < 0 || axis >= r || s->count() != k.dims[static_cast<size_t>(axis)]) {
+      if (axis < 0 || axis >= r ||
+          s->count() != k.dims[static_cast<size_t>(axis)]) {
         return Invalid(n, "scale count does not match the axis");
       }
       extent = static_cast<size_t>(k.dims[static_cast<size_t>(axis)]);
-      for (int64_t i = axis + 1; i < r; ++i) stride *= static_cast<size_t>(k.dims[static_cast<size_t>(i)]);
+      for (int64_t i = axis + 1; i < r; ++i)
+        stride *= static_cast<size_t>(k.dims[static_cast<size_t>(i)]);
     }
     if (z && (z->count() != s->count() || !IsIntegerType(z->type))) {
       return Invalid(n, "zero points must be integers, one per scale");
@@ -1836,8 +1848,9 @@ Status Importer::ImportNode(const Node& n) {
 
 Result<ImportResult> Importer::Run(const onnx::ModelProto& model) {
   if (!model.has_graph()) {
-    return InvalidArgumentError("the model has no graph (empty, truncated "
-                                "or not an ONNX model)");
+    return InvalidArgumentError(
+        "the model has no graph (empty, truncated "
+        "or not an ONNX model)");
   }
   if (model.ir_version() < 3) {
     return FailedPreconditionError(
@@ -1913,9 +1926,9 @@ Result<ImportResult> Importer::Run(const onnx::ModelProto& model) {
   std::vector<int64_t> dims;
   for (const auto& d : tt.shape().dim()) {
     if (d.has_dim_value() && d.dim_value() < 1) {
-      return FailedPreconditionError(
-          "graph input '" + in.name() + "' has an empty dimension (" +
-          std::to_string(d.dim_value()) + ")");
+      return FailedPreconditionError("graph input '" + in.name() +
+                                     "' has an empty dimension (" +
+                                     std::to_string(d.dim_value()) + ")");
     }
     if (!d.has_dim_value()) {
       return FailedPreconditionError(
@@ -1928,10 +1941,11 @@ Result<ImportResult> Importer::Run(const onnx::ModelProto& model) {
   Tensor t;
   t.name = in.name();
   if (!NaturalShape(dims, &t.h, &t.w, &t.c)) {
-    return FailedPreconditionError(
-        "graph input '" + in.name() + "' has shape " + DimsString(dims) +
-        "; the node runtime takes batch 1 with at most 4 dimensions ([1,C,H,W], "
-        "[1,C,L], [1,F] or [F])");
+    return FailedPreconditionError("graph input '" + in.name() +
+                                   "' has shape " + DimsString(dims) +
+                                   "; the node runtime takes batch 1 with at "
+                                   "most 4 dimensions ([1,C,H,W], "
+                                   "[1,C,L], [1,F] or [F])");
   }
   if (t.elements() > kMaxTensorElements) {
     return FailedPreconditionError("graph input has more than 2^24 elements");
@@ -1964,10 +1978,10 @@ Result<ImportResult> Importer::Run(const onnx::ModelProto& model) {
 
   for (int i = 0; i < g.node_size(); ++i) {
     const NodeProto& np = g.node(i);
-    Node n{&np,
-           np.name().empty() ? np.op_type() + "#" + std::to_string(i)
-                             : np.name(),
-           np.op_type(), i};
+    Node n{
+        &np,
+        np.name().empty() ? np.op_type() + "#" + std::to_string(i) : np.name(),
+        np.op_type(), i};
     TF_RETURN_IF_ERROR(ImportNode(n));
   }
 

@@ -3,6 +3,7 @@
 #include "server/models/optimize.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace tinyfleet::models {
@@ -131,6 +132,18 @@ Status Optimize(Graph* g) {
   }
   // 5: dead code and renumbering.
   RemoveDead(g);
+  // Folding multiplies parameters: they must still be finite floats.
+  for (const Op& op : g->ops) {
+    for (const auto* v : {&op.weights, &op.bias}) {
+      for (float x : *v) {
+        if (!std::isfinite(x)) {
+          return InvalidArgumentError(
+              "layer '" + op.name + "' (" + op.onnx_op +
+              "): its parameters overflow float32 (after folding)");
+        }
+      }
+    }
+  }
   return Status::Ok();
 }
 

@@ -16,7 +16,8 @@ void PutU16(std::string* s, uint32_t v) {
 }
 
 void PutU32(std::string* s, uint32_t v) {
-  for (int i = 0; i < 4; ++i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+  for (int i = 0; i < 4; ++i)
+    s->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
 void PutSection(std::string* s, uint32_t type, const uint8_t* p,
@@ -96,9 +97,9 @@ Result<uint64_t> TailTrainingBytes(const tn_graph_desc& g, uint32_t first_op,
     layers.push_back(l);
   }
   if (layers.size() > TN_TAIL_MAX_LAYERS) {
-    return FailedPreconditionError(
-        "the FP32 tail has " + std::to_string(layers.size()) +
-        " layers; on-device training supports 16");
+    return FailedPreconditionError("the FP32 tail has " +
+                                   std::to_string(layers.size()) +
+                                   " layers; on-device training supports 16");
   }
   const tn_tensor_desc& cut = g.tensors[cut_tensor];
   tn_train_shape in{static_cast<uint16_t>(cut.h), static_cast<uint16_t>(cut.w),
@@ -138,10 +139,11 @@ Status DescribeBlob(std::string_view bytes, ModelReport* r) {
   std::vector<tn_op_desc> ops(b.op_count);
   std::vector<tn_tile> tiles(b.op_count);
   tn_graph_desc g;
-  st = tn_blob_graph(&b, tensors.data(), b.tensor_count, ops.data(),
-                     b.op_count, &g);
+  st = tn_blob_graph(&b, tensors.data(), b.tensor_count, ops.data(), b.op_count,
+                     &g);
   if (st != TN_OK) return RuntimeError(st, "blob graph");
-  for (uint32_t i = 0; i < b.op_count; ++i) (void)tn_blob_tile(&b, i, &tiles[i]);
+  for (uint32_t i = 0; i < b.op_count; ++i)
+    (void)tn_blob_tile(&b, i, &tiles[i]);
   tn_target_profile profile;
   if (tn_target_profile_get(b.target, &profile) != TN_OK) {
     return InvalidArgumentError("blob for an unknown target");

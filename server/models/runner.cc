@@ -68,44 +68,55 @@ Result<std::unique_ptr<BlobRunner>> BlobRunner::Open(std::string_view blob,
   return r;
 }
 
-std::vector<int8_t> BlobRunner::QuantizeInput(
-    std::span<const float> onnx) const {
-  const size_t n = size_t{input_.h} * input_.w * input_.c;
+std::vector<int8_t> QuantizeSample(std::span<const float> onnx,
+                                   const tn_tensor_desc& input) {
+  const size_t n = size_t{input.h} * input.w * input.c;
   std::vector<float> hwc(n);
-  ChwToHwc(onnx.data(), static_cast<int32_t>(input_.h),
-           static_cast<int32_t>(input_.w), static_cast<int32_t>(input_.c),
+  ChwToHwc(onnx.data(), static_cast<int32_t>(input.h),
+           static_cast<int32_t>(input.w), static_cast<int32_t>(input.c),
            hwc.data());
   std::vector<int8_t> q(n);
   for (size_t i = 0; i < n; ++i) {
-    const float r = std::nearbyint(hwc[i] / input_.scale) +
-                    static_cast<float>(input_.zero_point);
+    const float r = std::nearbyint(hwc[i] / input.scale) +
+                    static_cast<float>(input.zero_point);
     q[i] = static_cast<int8_t>(std::clamp(r, -128.0f, 127.0f));
   }
   return q;
 }
 
-std::vector<int8_t> BlobRunner::InputCodes(const Dataset& data, size_t i,
-                                           bool* used_codes) const {
+std::vector<int8_t> SampleCodes(const Dataset& data, size_t i,
+                                const tn_tensor_desc& input, bool* used_codes) {
   const auto& enc = data.encoding();
-  uint32_t a, b;
   bool same = false;
   if (enc) {
+    uint32_t a, b;
     std::memcpy(&a, &enc->scale, 4);
-    std::memcpy(&b, &input_.scale, 4);
-    same = a == b && enc->zero_point == input_.zero_point;
+    std::memcpy(&b, &input.scale, 4);
+    same = a == b && enc->zero_point == input.zero_point;
   }
   if (used_codes != nullptr) *used_codes = same;
-  if (!same) return QuantizeInput(data.sample(i));
+  if (!same) return QuantizeSample(data.sample(i), input);
   const auto codes = data.codes(i);
-  const int64_t hw = int64_t{input_.h} * input_.w;
-  const int32_t c = static_cast<int32_t>(input_.c);
+  const int64_t hw = int64_t{input.h} * input.w;
+  const int32_t c = static_cast<int32_t>(input.c);
   std::vector<int8_t> q(codes.size());
   for (int64_t p = 0; p < hw; ++p) {
     for (int32_t k = 0; k < c; ++k) {
-      q[static_cast<size_t>(p * c + k)] = codes[static_cast<size_t>(k * hw + p)];
+      q[static_cast<size_t>(p * c + k)] =
+          codes[static_cast<size_t>(k * hw + p)];
     }
   }
   return q;
+}
+
+std::vector<int8_t> BlobRunner::QuantizeInput(
+    std::span<const float> onnx) const {
+  return QuantizeSample(onnx, input_);
+}
+
+std::vector<int8_t> BlobRunner::InputCodes(const Dataset& data, size_t i,
+                                           bool* used_codes) const {
+  return SampleCodes(data, i, input_, used_codes);
 }
 
 Status BlobRunner::Run(std::span<const int8_t> codes) {

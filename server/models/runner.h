@@ -61,6 +61,16 @@ class BlobRunner {
   std::vector<uint64_t> arena_;
 };
 
+// Input codes (HWC) for sample i of `data` and a model input `input`: the
+// sample's own int8 codes when its encoding equals the input's quantization,
+// else its real values quantized (half to even, saturating); permuted from
+// ONNX (CHW) order. *used_codes (may be null) tells which.
+std::vector<int8_t> SampleCodes(const Dataset& data, size_t i,
+                                const tn_tensor_desc& input, bool* used_codes);
+// Real values in ONNX order quantized to HWC codes of `input`.
+std::vector<int8_t> QuantizeSample(std::span<const float> onnx,
+                                   const tn_tensor_desc& input);
+
 // Index of the largest value (lowest index on ties); -1 when empty.
 int32_t ArgMax(std::span<const float> v);
 

@@ -104,7 +104,8 @@ Result<std::string> PublicPoint(EVP_PKEY* key) {
   std::string point(65, '\0');
   point[0] = 0x04;
   if (BN_bn2binpad(bx.get(), reinterpret_cast<uint8_t*>(&point[1]), 32) != 32 ||
-      BN_bn2binpad(by.get(), reinterpret_cast<uint8_t*>(&point[33]), 32) != 32) {
+      BN_bn2binpad(by.get(), reinterpret_cast<uint8_t*>(&point[33]), 32) !=
+          32) {
     return InternalError("EC public point encoding");
   }
   return point;
@@ -149,9 +150,10 @@ tn_status VerifyHook(void* ctx, const uint8_t digest[32],
   unsigned char* der = nullptr;
   const int der_len = i2d_ECDSA_SIG(es.get(), &der);
   if (der_len <= 0) return TN_ERR_CRYPTO;
-  std::unique_ptr<EVP_PKEY_CTX, CtxFree> pctx(EVP_PKEY_CTX_new(v->key, nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, CtxFree> pctx(
+      EVP_PKEY_CTX_new(v->key, nullptr));
   int ok = pctx && EVP_PKEY_verify_init(pctx.get()) == 1 &&
-           EVP_PKEY_CTX_set_signature_md(pctx.get(), EVP_sha256()) == 1
+                   EVP_PKEY_CTX_set_signature_md(pctx.get(), EVP_sha256()) == 1
                ? EVP_PKEY_verify(pctx.get(), der, static_cast<size_t>(der_len),
                                  digest, 32)
                : -1;
@@ -181,7 +183,8 @@ Result<std::string> SignBlob(std::string blob, const std::string& key_pem) {
   TF_ASSIGN_OR_RETURN(Pkey key, LoadPrivateKey(key_pem));
   TF_ASSIGN_OR_RETURN(std::string point, PublicPoint(key.get()));
   const std::array<uint8_t, 8> key_id = KeyIdOf(point);
-  std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(EVP_PKEY_CTX_new(key.get(), nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, CtxFree> ctx(
+      EVP_PKEY_CTX_new(key.get(), nullptr));
   size_t len = 0;
   if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
       EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
@@ -228,8 +231,8 @@ Status VerifyBlobSignature(std::string_view blob, const std::string& pem) {
   opt.require_signature = 1;
   opt.verify = VerifyHook;
   opt.verify_ctx = &ctx;
-  st = tn_blob_parse(reinterpret_cast<const uint8_t*>(blob.data()),
-                     blob.size(), &opt, &b);
+  st = tn_blob_parse(reinterpret_cast<const uint8_t*>(blob.data()), blob.size(),
+                     &opt, &b);
   if (st == TN_OK) return Status::Ok();
   if (ctx.empty_signature) {
     return FailedPreconditionError(

@@ -61,12 +61,16 @@ start_demo
 wait_online 8
 first=$(online_ids)
 grep -q "created 8 enrollment token" "$out" || fail "tokens were not created"
-curl -sf "http://$http/metrics" | grep -q '^tinyfleet_agents_connected 8' || fail "metrics"
-curl -sf "http://$http/" | grep -q '<title>tinyfleet</title>' || fail "dashboard page"
+# (Whole bodies first: grep -q closing the pipe early would fail curl.)
+metrics=$(curl -sf "http://$http/metrics") || fail "metrics endpoint"
+grep -q '^tinyfleet_agents_connected 8' <<<"$metrics" || fail "metrics"
+page=$(curl -sf "http://$http/") || fail "dashboard endpoint"
+grep -q '<title>tinyfleet</title>' <<<"$page" || fail "dashboard page"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$http/api/v1/devices")
 [[ $code == 401 ]] || fail "unauthenticated JSON API answered $code"
-curl -sf -H "Authorization: Bearer $(cat "$TINYFLEET_TOKEN_FILE")" \
-  "http://$http/api/v1/devices" | grep -q '"total_count":8' || fail "JSON API"
+devices=$(curl -sf -H "Authorization: Bearer $(cat "$TINYFLEET_TOKEN_FILE")" \
+  "http://$http/api/v1/devices") || fail "JSON API endpoint"
+grep -q '"total_count":8' <<<"$devices" || fail "JSON API"
 stop_demo
 
 # Second run: the same devices come back; no new enrollment.

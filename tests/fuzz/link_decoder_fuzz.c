@@ -52,6 +52,8 @@ static void check_all_messages(const uint8_t* p, size_t n) {
   CHECK_CODEC(tn_link_update_chunk, update_chunk, p, n);
   CHECK_CODEC(tn_link_infer_request, infer_request, p, n);
   CHECK_CODEC(tn_link_infer_result, infer_result, p, n);
+  CHECK_CODEC(tn_link_model_status_reply, model_status_reply, p, n);
+  CHECK_CODEC(tn_link_set_model_key, set_model_key, p, n);
 }
 
 static tn_status fixed_entropy(void* ctx, uint8_t* out, size_t len) {

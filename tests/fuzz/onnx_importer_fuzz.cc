@@ -42,14 +42,17 @@ void CheckInvariants(const mdl::Graph& g) {
       REQUIRE(in >= 0 && in < static_cast<int32_t>(g.tensors.size()));
       REQUIRE(ready[static_cast<size_t>(in)]);
     }
-    REQUIRE(op.output >= 0 && op.output < static_cast<int32_t>(g.tensors.size()));
+    REQUIRE(op.output >= 0 &&
+            op.output < static_cast<int32_t>(g.tensors.size()));
     REQUIRE(!ready[static_cast<size_t>(op.output)]);
     ready[static_cast<size_t>(op.output)] = true;
-    REQUIRE(op.kind != mdl::OpKind::kBatchNorm && op.kind != mdl::OpKind::kAddConst);
+    REQUIRE(op.kind != mdl::OpKind::kBatchNorm &&
+            op.kind != mdl::OpKind::kAddConst);
     if (mdl::IsWeighted(op.kind)) {
       const mdl::Tensor& out = g.tensors[static_cast<size_t>(op.output)];
       REQUIRE(op.bias.size() == static_cast<size_t>(out.c));
-      REQUIRE(!op.weights.empty() && op.weights.size() % static_cast<size_t>(out.c) == 0);
+      REQUIRE(!op.weights.empty() &&
+              op.weights.size() % static_cast<size_t>(out.c) == 0);
     }
   }
   for (const mdl::Tensor& t : g.tensors) {
@@ -60,7 +63,8 @@ void CheckInvariants(const mdl::Graph& g) {
 
 void Build(const mdl::Graph& g) {
   int64_t macs = 0;
-  for (size_t i = 0; i < g.ops.size(); ++i) macs += g.Macs(static_cast<int32_t>(i));
+  for (size_t i = 0; i < g.ops.size(); ++i)
+    macs += g.Macs(static_cast<int32_t>(i));
   if (macs > kMaxMacs) return;
   const mdl::Tensor& in = g.tensors[0];
   std::vector<float> x(static_cast<size_t>(in.elements()));
@@ -88,8 +92,9 @@ void Build(const mdl::Graph& g) {
   std::vector<tn_placement> placements(desc.tensor_count);
   std::vector<tn_tile> tiles(desc.op_count);
   tn_memory_plan plan;
-  tn_status st = tn_plan_memory(&desc, nullptr, TN_TARGET_HOST, nullptr,
-                                placements.data(), tiles.data(), &plan, nullptr);
+  tn_status st =
+      tn_plan_memory(&desc, nullptr, TN_TARGET_HOST, nullptr, placements.data(),
+                     tiles.data(), &plan, nullptr);
   if (st == TN_ERR_MEMORY_BUDGET) return;
   REQUIRE(st == TN_OK);
   tn_blob_header_desc hdr{};

@@ -269,7 +269,8 @@ TEST_F(GatewayAgentTest, CertificateFromAnotherCaIsRefused) {
   auto cert = (*foreign)->SignClientCsr(*csr, real->device_id,
                                         std::chrono::hours(24), *clock_);
   ASSERT_TRUE(cert.ok());
-  agent::Credentials fake{real->device_id, *key, cert->pem, gw_->ca_pem(), ""};
+  agent::Credentials fake{real->device_id, *key, cert->pem,
+                          gw_->ca_pem(),   "",   ""};
   auto stub = v1::AgentService::NewStub(agent::MakeChannel(Endpoint(), &fake));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

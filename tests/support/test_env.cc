@@ -86,6 +86,8 @@ std::unique_ptr<grpc::ClientContext> TestGateway::Ctx(
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::seconds(10));
+  // A gateway that is restarting is waited for rather than failed fast.
+  ctx->set_wait_for_ready(true);
   return ctx;
 }
 

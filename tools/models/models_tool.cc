@@ -264,7 +264,8 @@ int Sign(const Args& a) {
 }
 
 int Verify(const Args& a) {
-  if (!a.Has("blob") || !a.Has("key")) return Fail("verify needs --blob, --key");
+  if (!a.Has("blob") || !a.Has("key"))
+    return Fail("verify needs --blob, --key");
   auto blob = Read(a.Get("blob"));
   auto key = Read(a.Get("key"));
   if (!blob.ok()) return Fail(blob.status().ToString());
@@ -344,36 +345,36 @@ int Bench(const Args& a) {
       if (l.weight_bits) bits += std::to_string(l.weight_bits);
       if (l.trainable) bits += "F";
     }
-    std::printf("| %s | %llu | %llu | %llu | %s | %.4f | %.4f | %.4f | %.4f | "
-                "%.0f |\n",
-                row.name.c_str(),
-                static_cast<unsigned long long>(m->report.blob_bytes),
-                static_cast<unsigned long long>(m->report.weight_bytes +
-                                                m->report.tail_param_bytes),
-                static_cast<unsigned long long>(m->report.ram_bytes),
-                bits.c_str(), m->report.final_accuracy.value_or(0),
-                e->int8_accuracy, e->float_accuracy.value_or(0),
-                e->agreement.value_or(0), ms[ms.size() / 2]);
+    std::printf(
+        "| %s | %llu | %llu | %llu | %s | %.4f | %.4f | %.4f | %.4f | "
+        "%.0f |\n",
+        row.name.c_str(), static_cast<unsigned long long>(m->report.blob_bytes),
+        static_cast<unsigned long long>(m->report.weight_bytes +
+                                        m->report.tail_param_bytes),
+        static_cast<unsigned long long>(m->report.ram_bytes), bits.c_str(),
+        m->report.final_accuracy.value_or(0), e->int8_accuracy,
+        e->float_accuracy.value_or(0), e->agreement.value_or(0),
+        ms[ms.size() / 2]);
     if (row.name == "int8, min-max") last = m->report;
   }
   std::printf("\nPer-layer GAP9 estimates (int8, min-max):\n\n");
-  std::printf("| Layer | Runtime op | Output (h,w,c) | MACs | Bits | Tiles | "
-              "Cycles | Energy (uJ) |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| Layer | Runtime op | Output (h,w,c) | MACs | Bits | Tiles | "
+      "Cycles | Energy (uJ) |\n|---|---|---|---|---|---|---|---|\n");
   for (const auto& l : last.layers) {
     std::printf("| %s | %s | %u,%u,%u | %llu | %u | %u | %llu | %.2f |\n",
                 l.name.c_str(), l.op.c_str(), l.output_shape[0],
                 l.output_shape[1], l.output_shape[2],
-                static_cast<unsigned long long>(l.macs), l.weight_bits,
-                l.tiles, static_cast<unsigned long long>(l.cycles),
-                l.energy_uj);
+                static_cast<unsigned long long>(l.macs), l.weight_bits, l.tiles,
+                static_cast<unsigned long long>(l.cycles), l.energy_uj);
   }
-  std::printf("\nTotal: %llu MACs, %llu cycles, %.3f ms at 370 MHz, %.2f uJ; "
-              "L2 arena %llu B, largest L1 tile footprint %llu B\n",
-              static_cast<unsigned long long>(last.macs),
-              static_cast<unsigned long long>(last.cycles), last.latency_ms,
-              last.energy_uj,
-              static_cast<unsigned long long>(last.l2_arena_bytes),
-              static_cast<unsigned long long>(last.l1_tile_bytes));
+  std::printf(
+      "\nTotal: %llu MACs, %llu cycles, %.3f ms at 370 MHz, %.2f uJ; "
+      "L2 arena %llu B, largest L1 tile footprint %llu B\n",
+      static_cast<unsigned long long>(last.macs),
+      static_cast<unsigned long long>(last.cycles), last.latency_ms,
+      last.energy_uj, static_cast<unsigned long long>(last.l2_arena_bytes),
+      static_cast<unsigned long long>(last.l1_tile_bytes));
   return 0;
 }
 

@@ -39,7 +39,10 @@ def main():
         metrics = json.load(f)
     if model_mode:
         try:
+            # libonnx-testdata installs a bare onnx/ directory, which
+            # imports as an empty namespace package: probe a real module.
             import onnx  # noqa: F401,E402
+            import onnx.helper  # noqa: F401,E402
         except ImportError:
             print("python3-onnx not installed: skipped")
             sys.exit(77)

@@ -92,8 +92,7 @@ static void refuse_patched(size_t at, uint8_t v) {
   sample_status(&m);
   uint8_t p[TN_LINK_MAX_PAYLOAD];
   size_t n = 0;
-  TN_REQUIRE(tn_link_model_status_reply_encode(&m, p, sizeof(p), &n) ==
-             TN_OK);
+  TN_REQUIRE(tn_link_model_status_reply_encode(&m, p, sizeof(p), &n) == TN_OK);
   TN_REQUIRE(at < n);
   p[at] = v;
   tn_link_model_status_reply d;

@@ -34,8 +34,8 @@ static tn_status storage_read(void* ctx, const char* name, uint8_t* buf,
   return TN_OK;
 }
 
-static tn_status storage_write(void* ctx, const char* name,
-                               const uint8_t* data, size_t len) {
+static tn_status storage_write(void* ctx, const char* name, const uint8_t* data,
+                               size_t len) {
   ota_test_storage* s = (ota_test_storage*)ctx;
   if (len > OTA_TEST_REGION_CAP || strlen(name) > 15) return TN_ERR_ARG;
   ota_test_region* r = find_region(s, name);
@@ -180,8 +180,7 @@ static tn_status stand_in_verify(void* ctx,
   (void)ctx;
   uint8_t rr[32], ss[32];
   stand_in_rs(key, digest, rr, ss);
-  return memcmp(rr, r, 32) == 0 && memcmp(ss, s, 32) == 0 ? TN_OK
-                                                          : TN_ERR_AUTH;
+  return memcmp(rr, r, 32) == 0 && memcmp(ss, s, 32) == 0 ? TN_OK : TN_ERR_AUTH;
 }
 
 tn_ota_verifier ota_test_verifier(void) {
@@ -269,8 +268,7 @@ tn_status ota_build_blob(const ota_blob_spec* spec, uint8_t* out, size_t cap,
   st = tn_blob_parse(out, *size, NULL, &blob);
   if (st != TN_OK) return st;
   tn_model model;
-  st = tn_model_init(&model, &blob, g_build_arena, sizeof(g_build_arena),
-                     NULL);
+  st = tn_model_init(&model, &blob, g_build_arena, sizeof(g_build_arena), NULL);
   if (st != TN_OK) return st;
   tn_tensor_view in, result;
   st = tn_model_input(&model, &in);
@@ -324,8 +322,8 @@ void ota_test_begin_msg(const uint8_t* blob, size_t size, uint8_t slot,
   m->target_slot = slot;
 }
 
-void ota_test_send(tn_ota* ota, const uint8_t* blob, size_t size,
-                   uint32_t from, uint32_t chunk, ota_send_result* r) {
+void ota_test_send(tn_ota* ota, const uint8_t* blob, size_t size, uint32_t from,
+                   uint32_t chunk, ota_send_result* r) {
   memset(r, 0, sizeof(*r));
   for (uint32_t off = from; off < size; off += chunk) {
     uint32_t n = (uint32_t)size - off < chunk ? (uint32_t)size - off : chunk;

@@ -61,8 +61,7 @@ typedef struct ota_test_flash {
 /* Slot flash of `slot_count` slots of `slot_size` bytes over the fixture's
  * static memory (at most 4 x 64 KiB). */
 void ota_test_flash_init(ota_test_flash* f, uint8_t slot_count,
-                         uint32_t slot_size, uint32_t erase_size,
-                         int mappable);
+                         uint32_t slot_size, uint32_t erase_size, int mappable);
 tn_ota_flash ota_test_flash_interface(ota_test_flash* f);
 
 /* ---- Stand-in signatures ------------------------------------------------- */
@@ -85,14 +84,14 @@ tn_status ota_test_sign(uint8_t* blob, size_t size,
 /* ---- Blobs --------------------------------------------------------------- */
 
 typedef struct ota_blob_spec {
-  tn_target target;         /* target the blob is built (and planned) for */
-  uint8_t model_byte;       /* model id = 16 bytes of this value */
-  uint32_t version;         /* model_version */
-  uint32_t counter;         /* rollback_counter */
-  int reserve_signature;    /* 1: signature section reserved (zeroed) */
-  int canary;               /* 0: none, 1: correct, 2: wrong expected output */
-  int ds_cnn;               /* 0: small CNN, 1: DS-CNN keyword spotter */
-  uint64_t seed;            /* weights */
+  tn_target target;      /* target the blob is built (and planned) for */
+  uint8_t model_byte;    /* model id = 16 bytes of this value */
+  uint32_t version;      /* model_version */
+  uint32_t counter;      /* rollback_counter */
+  int reserve_signature; /* 1: signature section reserved (zeroed) */
+  int canary;            /* 0: none, 1: correct, 2: wrong expected output */
+  int ds_cnn;            /* 0: small CNN, 1: DS-CNN keyword spotter */
+  uint64_t seed;         /* weights */
 } ota_blob_spec;
 
 /* Defaults: GAP9, model byte 0x11, version 1, counter 1, signature
@@ -138,8 +137,8 @@ typedef struct ota_send_result {
 
 /* Sends bytes [from, size) of `blob` in chunks of `chunk` bytes through
  * tn_ota_chunk and stops at the first failure. */
-void ota_test_send(tn_ota* ota, const uint8_t* blob, size_t size,
-                   uint32_t from, uint32_t chunk, ota_send_result* r);
+void ota_test_send(tn_ota* ota, const uint8_t* blob, size_t size, uint32_t from,
+                   uint32_t chunk, ota_send_result* r);
 
 /* MODEL_BEGIN, every chunk, MODEL_COMMIT: the first failing status. */
 tn_status ota_test_install(tn_ota* ota, const uint8_t* blob, size_t size,

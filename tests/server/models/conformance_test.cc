@@ -41,13 +41,24 @@ using testing::TensorValues;
 
 constexpr double kFloatToleranceSteps = 2.0;
 
-const char* const kPrefixes[] = {
-    "test_conv",          "test_basic_conv",      "test_gemm_",
-    "test_matmul",        "test_relu",            "test_clip",
-    "test_batchnorm_",    "test_add",             "test_averagepool_",
-    "test_maxpool_",      "test_globalaveragepool", "test_flatten_",
-    "test_reshape_",      "test_softmax_",        "test_qlinearconv",
-    "test_qlinearmatmul", "test_quantizelinear",  "test_dequantizelinear"};
+const char* const kPrefixes[] = {"test_conv",
+                                 "test_basic_conv",
+                                 "test_gemm_",
+                                 "test_matmul",
+                                 "test_relu",
+                                 "test_clip",
+                                 "test_batchnorm_",
+                                 "test_add",
+                                 "test_averagepool_",
+                                 "test_maxpool_",
+                                 "test_globalaveragepool",
+                                 "test_flatten_",
+                                 "test_reshape_",
+                                 "test_softmax_",
+                                 "test_qlinearconv",
+                                 "test_qlinearmatmul",
+                                 "test_quantizelinear",
+                                 "test_dequantizelinear"};
 
 // Cases outside the node runtime's scope, with the text the importer's
 // error must contain.
@@ -128,7 +139,7 @@ enum class Outcome { kPass, kFail, kRejected, kSkipped };
 struct CaseResult {
   Outcome outcome = Outcome::kFail;
   std::string detail;
-  std::string kind;  // "float", "qlinear", "exact"
+  std::string kind;      // "float", "qlinear", "exact"
   double max_steps = 0;  // float: largest error in output steps
   size_t elements = 0;
   size_t off_by_one = 0;  // qlinear: codes one step away
@@ -196,8 +207,8 @@ CaseResult RunCase(const std::string& name) {
     std::vector<onnx::TensorProto> inputs;
     for (int i = 0; i < g->input_size(); ++i) {
       onnx::TensorProto t;
-      if (!ReadTensorFile((set / ("input_" + std::to_string(i) + ".pb")).string(),
-                          &t)) {
+      if (!ReadTensorFile(
+              (set / ("input_" + std::to_string(i) + ".pb")).string(), &t)) {
         break;
       }
       inputs.push_back(t);
@@ -244,8 +255,12 @@ CaseResult RunCase(const std::string& name) {
         return r;
       }
       n_samples = batch;
-      g->mutable_input(0)->mutable_type()->mutable_tensor_type()
-          ->mutable_shape()->mutable_dim(0)->set_dim_value(1);
+      g->mutable_input(0)
+          ->mutable_type()
+          ->mutable_tensor_type()
+          ->mutable_shape()
+          ->mutable_dim(0)
+          ->set_dim_value(1);
       for (auto& o : *g->mutable_output()) {
         auto* shape = o.mutable_type()->mutable_tensor_type()->mutable_shape();
         if (shape->dim_size() > 0) shape->mutable_dim(0)->set_dim_value(1);
@@ -270,7 +285,8 @@ CaseResult RunCase(const std::string& name) {
     const size_t in_per = xv.size() / static_cast<size_t>(n_samples);
     const size_t out_per = yv.size() / static_cast<size_t>(n_samples);
     std::vector<int64_t> sample_dims;
-    for (int i = rank >= 2 ? 1 : 0; i < rank; ++i) sample_dims.push_back(x.dims(i));
+    for (int i = rank >= 2 ? 1 : 0; i < rank; ++i)
+      sample_dims.push_back(x.dims(i));
 
     // The calibration / evaluation samples.
     Result<Dataset> data = InternalError("unset");
@@ -283,8 +299,9 @@ CaseResult RunCase(const std::string& name) {
         if (n.input_size() >= 3 && n.input(0) == x_name &&
             constants.count(n.input(1)) && constants.count(n.input(2))) {
           enc.scale = static_cast<float>(constants[n.input(1)][0]);
-          enc.zero_point = static_cast<int32_t>(constants[n.input(2)][0]) -
-                           (x.data_type() == onnx::TensorProto::UINT8 ? 128 : 0);
+          enc.zero_point =
+              static_cast<int32_t>(constants[n.input(2)][0]) -
+              (x.data_type() == onnx::TensorProto::UINT8 ? 128 : 0);
           have_enc = true;
         }
       }
@@ -297,8 +314,8 @@ CaseResult RunCase(const std::string& name) {
       const int shift = x.data_type() == onnx::TensorProto::UINT8 ? 128 : 0;
       for (size_t s = 0; s < codes.size(); ++s) {
         for (size_t k = 0; k < in_per; ++k) {
-          codes[s].push_back(
-              static_cast<int8_t>(static_cast<int>(xv[s * in_per + k]) - shift));
+          codes[s].push_back(static_cast<int8_t>(
+              static_cast<int>(xv[s * in_per + k]) - shift));
         }
       }
       data = Dataset::FromInt8(sample_dims, codes, enc);
@@ -362,13 +379,13 @@ CaseResult RunCase(const std::string& name) {
       for (size_t k = 0; k < out_per; ++k) {
         const double want = yv[s * out_per + k];
         if (int_output) {
-          const double code = std::nearbyint(got[k] / out.scale) +
-                              out.zero_point + out_shift;
+          const double code =
+              std::nearbyint(got[k] / out.scale) + out.zero_point + out_shift;
           const double d = std::fabs(code - want);
           if (d > 0) {
             if (d > 1 || r.kind != "qlinear") {
-              r.detail = "code " + std::to_string(code) + " != " +
-                         std::to_string(want) + " at element " +
+              r.detail = "code " + std::to_string(code) +
+                         " != " + std::to_string(want) + " at element " +
                          std::to_string(k);
               return r;
             }
@@ -378,8 +395,8 @@ CaseResult RunCase(const std::string& name) {
           const double err = std::fabs(got[k] - want);
           if (r.kind == "exact") {
             if (err != 0) {
-              r.detail = "value " + std::to_string(got[k]) + " != " +
-                         std::to_string(want);
+              r.detail = "value " + std::to_string(got[k]) +
+                         " != " + std::to_string(want);
               return r;
             }
           } else {
@@ -400,8 +417,8 @@ CaseResult RunCase(const std::string& name) {
     return r;
   }
   if (r.kind == "float" && r.max_steps > kFloatToleranceSteps) {
-    r.detail = "max error " + std::to_string(r.max_steps) +
-               " output steps > " + std::to_string(kFloatToleranceSteps);
+    r.detail = "max error " + std::to_string(r.max_steps) + " output steps > " +
+               std::to_string(kFloatToleranceSteps);
     return r;
   }
   r.outcome = Outcome::kPass;
@@ -412,10 +429,9 @@ CaseResult RunCase(const std::string& name) {
                   r.elements, r.samples, r.max_steps);
   } else if (r.kind == "qlinear") {
     std::snprintf(buf, sizeof(buf),
-                  "%zu codes in %zu samples, %zu one step off%s",
-                  r.elements, r.samples, r.off_by_one,
-                  r.requantized ? " (uint8 weights re-quantized to int8)"
-                                : "");
+                  "%zu codes in %zu samples, %zu one step off%s", r.elements,
+                  r.samples, r.off_by_one,
+                  r.requantized ? " (uint8 weights re-quantized to int8)" : "");
   } else {
     std::snprintf(buf, sizeof(buf), "%zu values in %zu samples, bit-exact",
                   r.elements, r.samples);
@@ -455,8 +471,8 @@ INSTANTIATE_TEST_SUITE_P(Node, OnnxConformance, ::testing::ValuesIn(Cases()),
 // that did not pass. Also guards against an empty or missing data set.
 TEST(OnnxConformanceSummary, AllCases) {
   const std::vector<std::string> cases = Cases();
-  ASSERT_GE(cases.size(), 80u) << "libonnx-testdata not found at "
-                               << TF_ONNX_TESTDATA_DIR;
+  ASSERT_GE(cases.size(), 80u)
+      << "libonnx-testdata not found at " << TF_ONNX_TESTDATA_DIR;
   std::vector<std::string> failed;
   size_t pass = 0, rejected = 0, skipped = 0;
   std::printf("| Case | Result | Detail |\n|---|---|---|\n");
@@ -486,9 +502,10 @@ TEST(OnnxConformanceSummary, AllCases) {
     }
     std::printf("| %s | %s | %s |\n", c.c_str(), what, detail.c_str());
   }
-  std::printf("\n%zu cases: %zu pass, %zu rejected as out of scope, %zu "
-              "skipped, %zu failed\n",
-              cases.size(), pass, rejected, skipped, failed.size());
+  std::printf(
+      "\n%zu cases: %zu pass, %zu rejected as out of scope, %zu "
+      "skipped, %zu failed\n",
+      cases.size(), pass, rejected, skipped, failed.size());
   std::string all;
   for (const auto& f : failed) all += "\n  " + f;
   EXPECT_TRUE(failed.empty()) << "failing cases:" << all;

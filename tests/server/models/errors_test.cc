@@ -65,8 +65,7 @@ TEST(ModelErrors, MalformedBytes) {
   // A valid protobuf that is not a model.
   onnx::TensorProto t;
   t.set_name("lonely");
-  ExpectError(Compile(t.SerializeAsString()), StatusCode::kInvalidArgument,
-              {});
+  ExpectError(Compile(t.SerializeAsString()), StatusCode::kInvalidArgument, {});
 }
 
 TEST(ModelErrors, EveryTruncationIsAnError) {
@@ -81,9 +80,9 @@ TEST(ModelErrors, EveryTruncationIsAnError) {
 }
 
 TEST(ModelErrors, TruncatedDsCnnIsAnError) {
-  std::ifstream f(std::string(TF_SOURCE_DIR) +
-                      "/tests/fixtures/kws/ds_cnn_s.onnx",
-                  std::ios::binary);
+  std::ifstream f(
+      std::string(TF_SOURCE_DIR) + "/tests/fixtures/kws/ds_cnn_s.onnx",
+      std::ios::binary);
   std::stringstream ss;
   ss << f.rdbuf();
   const std::string full = ss.str();
@@ -134,7 +133,10 @@ TEST(ModelErrors, MissingInitializerNamesNodeAndValue) {
 
 TEST(ModelErrors, InitializerWithWrongDataSize) {
   OnnxBuilder b = SmallConv();
-  b.model().mutable_graph()->mutable_initializer(0)->mutable_float_data()
+  b.model()
+      .mutable_graph()
+      ->mutable_initializer(0)
+      ->mutable_float_data()
       ->RemoveLast();
   ExpectError(Compile(b.Bytes()), StatusCode::kInvalidArgument,
               {"initializer 'w'", "35 values"});
@@ -227,8 +229,7 @@ TEST(ModelErrors, NonFiniteWeights) {
   OnnxBuilder b = SmallConv();
   b.model().mutable_graph()->mutable_initializer(0)->set_float_data(
       3, std::numeric_limits<float>::quiet_NaN());
-  ExpectError(Compile(b.Bytes()), StatusCode::kInvalidArgument,
-              {"non-finite"});
+  ExpectError(Compile(b.Bytes()), StatusCode::kInvalidArgument, {"non-finite"});
 }
 
 }  // namespace

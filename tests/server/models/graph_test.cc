@@ -9,6 +9,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -49,11 +52,13 @@ T Conv(const T& x, const std::vector<float>& wt, const std::vector<float>& b,
         for (int ci = 0; ci < cin_per; ++ci)
           for (int ky = 0; ky < kh; ++ky)
             for (int kx = 0; kx < kw; ++kx) {
-              const int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+              const int iy = oy * stride - pad + ky,
+                        ix = ox * stride - pad + kx;
               if (iy < 0 || ix < 0 || iy >= x.h || ix >= x.w) continue;
               const int ic = depthwise ? o : ci;
-              acc += double(wt[((size_t(o) * cin_per + ci) * kh + ky) * kw + kx]) *
-                     x.at(ic, iy, ix);
+              acc +=
+                  double(wt[((size_t(o) * cin_per + ci) * kh + ky) * kw + kx]) *
+                  x.at(ic, iy, ix);
             }
         y.at(o, oy, ox) = static_cast<float>(acc);
       }
@@ -84,10 +89,9 @@ T MaxPool2(const T& x) {
   for (int k = 0; k < y.c; ++k)
     for (int oy = 0; oy < y.h; ++oy)
       for (int ox = 0; ox < y.w; ++ox)
-        y.at(k, oy, ox) = std::max({x.at(k, 2 * oy, 2 * ox),
-                                    x.at(k, 2 * oy, 2 * ox + 1),
-                                    x.at(k, 2 * oy + 1, 2 * ox),
-                                    x.at(k, 2 * oy + 1, 2 * ox + 1)});
+        y.at(k, oy, ox) = std::max(
+            {x.at(k, 2 * oy, 2 * ox), x.at(k, 2 * oy, 2 * ox + 1),
+             x.at(k, 2 * oy + 1, 2 * ox), x.at(k, 2 * oy + 1, 2 * ox + 1)});
   return y;
 }
 
@@ -95,14 +99,16 @@ std::vector<float> Gap(const T& x) {
   std::vector<float> y(static_cast<size_t>(x.c), 0.0f);
   for (int k = 0; k < x.c; ++k) {
     double s = 0;
-    for (int i = 0; i < x.h * x.w; ++i) s += x.v[size_t(k) * x.h * x.w + size_t(i)];
+    for (int i = 0; i < x.h * x.w; ++i)
+      s += x.v[size_t(k) * x.h * x.w + size_t(i)];
     y[size_t(k)] = static_cast<float>(s / (x.h * x.w));
   }
   return y;
 }
 
 // y = W v + b with W [n][k] (transB layout).
-std::vector<float> Dense(const std::vector<float>& v, const std::vector<float>& wt,
+std::vector<float> Dense(const std::vector<float>& v,
+                         const std::vector<float>& wt,
                          const std::vector<float>& b, int n) {
   std::vector<float> y(static_cast<size_t>(n));
   const size_t k = v.size();
@@ -125,7 +131,8 @@ std::vector<float> Softmax(std::vector<float> v) {
 float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   float m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i)
+    m = std::max(m, std::fabs(a[i] - b[i]));
   return m;
 }
 
@@ -193,10 +200,17 @@ TEST(Graphs, ResidualBlockWithFoldsFusionsAndStandaloneOps) {
   OnnxBuilder g;
   g.Input("x", {1, c, 6, 6}).Output("y", {1, 3});
   g.Init("w", {c, c, 3, 3}, w).Init("cb", {c}, cb);
-  g.Init("g1", {c}, g1).Init("b1", {c}, b1).Init("m1", {c}, m1).Init("v1", {c}, v1);
-  g.Init("g2", {c}, g2).Init("b2", {c}, b2).Init("m2", {c}, m2).Init("v2", {c}, v2);
+  g.Init("g1", {c}, g1)
+      .Init("b1", {c}, b1)
+      .Init("m1", {c}, m1)
+      .Init("v1", {c}, v1);
+  g.Init("g2", {c}, g2)
+      .Init("b2", {c}, b2)
+      .Init("m2", {c}, m2)
+      .Init("v2", {c}, v2);
   g.Init("fw", {3, c}, fw).Init("fb", {3}, fb);
-  AttrInts(g.Node("Conv", {"x", "w", "cb"}, {"c1"}, "conv"), "pads", {1, 1, 1, 1});
+  AttrInts(g.Node("Conv", {"x", "w", "cb"}, {"c1"}, "conv"), "pads",
+           {1, 1, 1, 1});
   g.Node("BatchNormalization", {"c1", "g1", "b1", "m1", "v1"}, {"n1"}, "bn1");
   g.Node("Relu", {"n1"}, {"r1"}, "relu1");
   g.Node("Add", {"r1", "x"}, {"a"}, "residual");
@@ -273,8 +287,9 @@ TEST(Graphs, ConstantAddFoldsIntoTheBiasAndClipIsRelu6) {
   // step) through the largest sum of |weights| of an output channel.
   const float step = (*r)->output().scale;
   const float in_step = (*r)->input().scale;
-  const float l1 = std::max(std::fabs(w[0]) + std::fabs(w[1]) + std::fabs(w[2]),
-                            std::fabs(w[3]) + std::fabs(w[4]) + std::fabs(w[5]));
+  const float l1 =
+      std::max(std::fabs(w[0]) + std::fabs(w[1]) + std::fabs(w[2]),
+               std::fabs(w[3]) + std::fabs(w[4]) + std::fabs(w[5]));
   for (size_t i = 0; i < s.size(); ++i) {
     T y = Conv(T{3, 5, 5, s[i]}, w, k, 2, 1, 1, 1, 0, false);
     for (float& v : y.v) v = std::clamp(v, 0.0f, 6.0f);
@@ -290,8 +305,8 @@ TEST(Graphs, ConstantAddFoldsIntoTheBiasAndClipIsRelu6) {
   const tn_tensor_desc& out = (*r)->output();
   EXPECT_EQ(op.act_min, std::max(-128, out.zero_point));
   EXPECT_EQ(op.act_max,
-            std::min(127, out.zero_point +
-                              static_cast<int>(std::nearbyint(6.0f / out.scale))));
+            std::min(127, out.zero_point + static_cast<int>(std::nearbyint(
+                                               6.0f / out.scale))));
 }
 
 TEST(Graphs, OneDimensionalConvolutionAndPooling) {
@@ -324,7 +339,8 @@ TEST(Graphs, OneDimensionalConvolutionAndPooling) {
     for (int k = 0; k < 3; ++k)
       for (int o = 0; o < 7; ++o)
         want.push_back((c.at(k, 0, 2 * o) + c.at(k, 0, 2 * o + 1) +
-                        c.at(k, 0, 2 * o + 2)) / 3.0f);
+                        c.at(k, 0, 2 * o + 2)) /
+                       3.0f);
     EXPECT_LE(MaxAbsDiff(got[i], want), 2 * step);
   }
 }
@@ -345,7 +361,8 @@ TEST(Graphs, QdqModelKeepsItsScalesAndWeights) {
   g.Init("bs", {2}, {0.02f * ws[0], 0.02f * ws[1]});
   g.Node("QuantizeLinear", {"x", "xs", "xz"}, {"xq"}, "q_in");
   g.Node("DequantizeLinear", {"xq", "xs", "xz"}, {"xd"}, "dq_in");
-  AttrInt(g.Node("DequantizeLinear", {"wq", "ws", "wz"}, {"w"}, "dq_w"), "axis", 0);
+  AttrInt(g.Node("DequantizeLinear", {"wq", "ws", "wz"}, {"w"}, "dq_w"), "axis",
+          0);
   AttrInt(g.Node("DequantizeLinear", {"bq", "bs"}, {"b"}, "dq_b"), "axis", 0);
   g.Node("Conv", {"xd", "w", "b"}, {"c"}, "conv");
   g.Node("QuantizeLinear", {"c", "ys", "yz"}, {"cq"}, "q_out");
@@ -403,14 +420,16 @@ TEST(Graphs, QLinearConvMatchesOnnxRoundingExceptNearTies) {
   g.Init("xs", {}, {xs}).InitInt("xz", {}, {131}, onnx::TensorProto::UINT8);
   g.InitInt("w", {cout, cin, 3, 3}, w, onnx::TensorProto::INT8);
   g.Init("ws", {cout}, wsc);
-  g.InitInt("wz", {cout}, std::vector<int64_t>(cout, 0), onnx::TensorProto::INT8);
+  g.InitInt("wz", {cout}, std::vector<int64_t>(cout, 0),
+            onnx::TensorProto::INT8);
   g.Init("ys", {}, {ys}).InitInt("yz", {}, {120}, onnx::TensorProto::UINT8);
   std::vector<int64_t> bias;
   for (float f : Random(cout, 83, -3000, 3000)) bias.push_back(int64_t(f));
   g.InitInt("b", {cout}, bias, onnx::TensorProto::INT32);
-  AttrInts(g.Node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"},
-                  {"y"}, "qconv"),
-           "pads", {1, 1, 1, 1});
+  AttrInts(
+      g.Node("QLinearConv", {"x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"},
+             {"y"}, "qconv"),
+      "pads", {1, 1, 1, 1});
   std::vector<std::vector<int8_t>> codes;
   for (int i = 0; i < 20; ++i) {
     std::vector<int8_t> c;
@@ -445,8 +464,11 @@ TEST(Graphs, QLinearConvMatchesOnnxRoundingExceptNearTies) {
                        w[((size_t(o) * cin + ci) * 3 + ky) * 3 + kx];
               }
           const float scaled = static_cast<float>(acc) * scale;
-          const float want = std::clamp(std::nearbyint(scaled) + 120.0f, 0.0f, 255.0f);
-          const int got = static_cast<int8_t>(out[(size_t(oy) * hw + ox) * cout + size_t(o)]) + 128;
+          const float want =
+              std::clamp(std::nearbyint(scaled) + 120.0f, 0.0f, 255.0f);
+          const int got = static_cast<int8_t>(
+                              out[(size_t(oy) * hw + ox) * cout + size_t(o)]) +
+                          128;
           ++total;
           if (got == static_cast<int>(want)) {
             ++equal;
@@ -459,9 +481,42 @@ TEST(Graphs, QLinearConvMatchesOnnxRoundingExceptNearTies) {
         }
     }
   }
-  std::printf("[qlinearconv] %zu outputs: %zu equal, %zu one step off at "
-              "near-ties\n", total, equal, ties);
+  std::printf(
+      "[qlinearconv] %zu outputs: %zu equal, %zu one step off at "
+      "near-ties\n",
+      total, equal, ties);
   EXPECT_EQ(equal + ties, total);
+}
+
+TEST(Graphs, FuzzSeedsCompileAndRun) {
+  // The importer fuzzer's seed models (tests/fuzz/corpus/onnx_importer)
+  // cover every supported op; each compiles and runs.
+  const std::string dir =
+      std::string(TF_SOURCE_DIR) + "/tests/fuzz/corpus/onnx_importer";
+  size_t seen = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    SCOPED_TRACE(e.path().filename().string());
+    std::ifstream f(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    auto ref = FloatReference::FromOnnx(ss.str());
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    std::vector<int64_t> dims = (*ref)->input_shape();
+    if (dims.size() >= 2) dims.erase(dims.begin());
+    size_t n = 1;
+    for (int64_t d : dims) n *= static_cast<size_t>(d);
+    std::vector<std::vector<float>> s;
+    for (int i = 0; i < 4; ++i) s.push_back(Random(n, 40 + i, -1, 1));
+    auto d = Dataset::FromFloat(dims, s);
+    ASSERT_TRUE(d.ok());
+    auto m = CompileOnnx(ss.str(), *d);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    auto e2 = Evaluate(m->blob, *d, ref->get());
+    ASSERT_TRUE(e2.ok()) << e2.status().ToString();
+    EXPECT_TRUE(e2->canary_ok);
+    ++seen;
+  }
+  EXPECT_GE(seen, 6u);
 }
 
 }  // namespace

@@ -211,8 +211,8 @@ void TrainOneStep(const std::string& blob) {
   uint32_t count = 0, param_count = 0;
   tn_train_shape in;
   float* params = nullptr;
-  ASSERT_EQ(tn_model_tail_spec(&model, layers, TN_TAIL_MAX_LAYERS, &count,
-                               &in, &params, &param_count),
+  ASSERT_EQ(tn_model_tail_spec(&model, layers, TN_TAIL_MAX_LAYERS, &count, &in,
+                               &params, &param_count),
             TN_OK);
   tn_tail tail;
   ASSERT_EQ(tn_tail_init(&tail, layers, count, in), TN_OK);
@@ -221,8 +221,8 @@ void TrainOneStep(const std::string& blob) {
   ASSERT_EQ(s.params, param_count * sizeof(float));
   std::vector<float> grads(s.grads / 4), acts(s.activations / 4 + 1),
       scratch(s.scratch / 4 + 1);
-  tn_tail_buffers buf{params, grads.data(), nullptr, acts.data(),
-                      scratch.data(), s};
+  tn_tail_buffers buf{params,      grads.data(),   nullptr,
+                      acts.data(), scratch.data(), s};
   buf.sizes.momentum = 0;
   ASSERT_EQ(tn_tail_bind(&tail, &buf), TN_OK);
   ASSERT_EQ(tn_model_run_front(&model), TN_OK);
@@ -494,9 +494,8 @@ TEST_F(KwsModel, SignAndVerify) {
   EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pk, nullptr);
   ASSERT_EQ(EVP_PKEY_verify_init(ctx), 1);
   ASSERT_EQ(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()), 1);
-  EXPECT_EQ(EVP_PKEY_verify(ctx, der, static_cast<size_t>(der_len), b.digest,
-                            32),
-            1);
+  EXPECT_EQ(
+      EVP_PKEY_verify(ctx, der, static_cast<size_t>(der_len), b.digest, 32), 1);
   EVP_PKEY_CTX_free(ctx);
   EVP_PKEY_free(pk);
   BIO_free(in);
@@ -508,8 +507,7 @@ TEST_F(KwsModel, SignAndVerify) {
   EXPECT_EQ(VerifyBlobSignature(bad, pub).code(), StatusCode::kUnauthenticated);
   bad = *s;
   bad[200] ^= 0x01;
-  EXPECT_EQ(VerifyBlobSignature(bad, pub).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyBlobSignature(bad, pub).code(), StatusCode::kInvalidArgument);
   // Bad keys.
   EXPECT_EQ(SignBlob(int8_->blob, "not a key").status().code(),
             StatusCode::kInvalidArgument);
