@@ -37,6 +37,13 @@ enum class StatusCode {
 // Returns the canonical upper-snake name, e.g. "INVALID_ARGUMENT".
 std::string_view StatusCodeName(StatusCode code);
 
+class Status;
+// Whether an operation that failed with `s` may succeed if simply tried
+// again later: the peer was unreachable, timed out, cancelled, aborted or
+// overloaded (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, ABORTED,
+// RESOURCE_EXHAUSTED), as opposed to a refusal or bad data.
+bool IsTransient(const Status& s);
+
 class [[nodiscard]] Status {
  public:
   Status() = default;  // OK

@@ -25,9 +25,21 @@ packages=(
   gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
   # Keyword-spotting data pipeline test (speech synthesis, feature reader).
   espeak-ng flite sox python3-numpy
+  # Dashboard browser test (playwright-core drives this Chromium; it never
+  # downloads a browser) and promtool for the Prometheus rules test. The
+  # prometheus package also installs a Prometheus service, enabled where
+  # systemd runs; `systemctl disable --now prometheus` if it is not wanted.
+  chromium prometheus
 )
 if [[ "${1:-}" == "--with-tools" ]]; then
   packages+=(python3-torch python3-onnx)
+fi
+# The dashboard is bundled with Node.js and npm. A machine that already has a
+# `node` (e.g. Node.js 20 from another source) keeps it; otherwise Debian's
+# are installed. Vite needs Node.js 20.19 or newer: with an older node the
+# build embeds a placeholder page instead of the dashboard and says so.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
 fi
 
 missing=()

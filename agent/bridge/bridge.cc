@@ -61,6 +61,11 @@ uint32_t Bridge::node_info_capabilities() const {
   return node_info_.capabilities();
 }
 
+std::shared_ptr<Trainer> Bridge::trainer() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return trainer_;
+}
+
 std::shared_ptr<Updater> Bridge::updater() const {
   std::lock_guard<std::mutex> lock(mu_);
   return updater_;
@@ -363,7 +368,32 @@ void Bridge::StartSession(Credentials creds) {
                                    if (auto s = weak_session.lock())
                                      s->SendProgress(p);
                                  });
+  // The slot table after an install or rollback: kept for the next hello
+  // and reported to the gateway now, so the registry shows what runs.
+  std::weak_ptr<Bridge> weak_self = weak_from_this();
+  updater->OnSlots([weak_self, weak_session](std::vector<v1::ModelSlot> slots) {
+    if (auto self = weak_self.lock()) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      self->node_info_.clear_slots();
+      for (const auto& s : slots) *self->node_info_.add_slots() = s;
+    }
+    if (auto s = weak_session.lock()) s->ReportSlots(std::move(slots));
+  });
   session->OnOrder([updater](const v1::UpdateOrder& o) { updater->Handle(o); });
+  // Training orders: tails and collected updates next to the artifacts.
+  TrainerOptions to;
+  to.endpoint = uo.endpoint;
+  to.credentials = so.credentials;
+  to.state_dir = options_.credentials_dir.parent_path() / "rounds";
+  auto trainer = Trainer::Create(to, link_, io_, blocking_,
+                                 [weak_session](const v1::TrainProgress& p) {
+                                   if (auto s = weak_session.lock())
+                                     s->SendTrainProgress(p);
+                                 });
+  session->OnTrainOrder(
+      [trainer](const v1::TrainOrder& o) { trainer->Handle(o); });
+  session->OnTrainCancel(
+      [trainer](const v1::TrainCancel& c) { trainer->Cancel(c); });
   if (node_info_capabilities() & TN_LINK_CAP_MODEL_UPDATE) {
     asio::post(*blocking_, [updater] {
       Status s = updater->ProvisionModelKey();
@@ -375,6 +405,7 @@ void Bridge::StartSession(Credentials creds) {
     std::lock_guard<std::mutex> lock(mu_);
     device_id_ = so.credentials.device_id;
     updater_ = updater;
+    trainer_ = trainer;
     gateway_key_ = so.credentials.gateway_telemetry_public_key;
     session_ = session;
     telemetry = node_info_.capabilities() & TN_LINK_CAP_TELEMETRY;

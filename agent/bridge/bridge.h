@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include "agent/adapt/trainer.h"
 #include "agent/link/node_link.h"
 #include "agent/session/gateway_session.h"
 #include "agent/update/updater.h"
@@ -75,6 +76,9 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   uint64_t keys_provisioned() const;
   // The node's updater (null before the session starts).
   std::shared_ptr<Updater> updater() const;
+  // The node's trainer for adaptation rounds (null before the session
+  // starts).
+  std::shared_ptr<Trainer> trainer() const;
 
  private:
   Bridge(boost::asio::io_context& io, BridgeOptions options,
@@ -107,6 +111,7 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   std::string last_error_;                   // guarded by mu_
   std::shared_ptr<GatewaySession> session_;  // guarded by mu_
   std::shared_ptr<Updater> updater_;         // guarded by mu_
+  std::shared_ptr<Trainer> trainer_;         // guarded by mu_
   std::string node_public_key_;              // guarded by mu_
   std::string gateway_key_;                  // guarded by mu_
   uint64_t key_provisioned_ = 0;             // node keys set (tests)

@@ -52,6 +52,8 @@ int main(int argc, char** argv) {
   int telemetry_ms = 10'000;
   double hold_s = 0;
   std::string gateway, ca_file, state_dir, tokens_file, target, log_level;
+  std::string shard;
+  int shard_users = 12;
   bool insecure = false, exit_when_online = false;
   po::options_description desc("tinyfleet-fleetsim options");
   desc.add_options()("help,h", "show this help")(
@@ -79,6 +81,11 @@ int main(int argc, char** argv) {
       "with --exit-when-online: stay online this long before exiting")(
       "insecure", po::bool_switch(&insecure),
       "gateway runs with --insecure-dev")(
+      "shard", po::value(&shard),
+      "feature data set (users split) whose users the nodes hold for "
+      "adaptation rounds; node i holds user i mod --users + 1")(
+      "users", po::value(&shard_users)->default_value(12),
+      "number of users in --shard")(
       "log-level", po::value(&log_level)->default_value("warning"),
       "log level");
   po::variables_map vm;
@@ -96,7 +103,8 @@ int main(int argc, char** argv) {
   LogLevel level;
   if (!ParseLogLevel(log_level, &level) || agents < 1 || agents > 100000 ||
       threads < 1 || threads > 64 || enroll_threads < 1 ||
-      enroll_threads > 64 || report_ms < 0 || hold_s < 0) {
+      enroll_threads > 64 || report_ms < 0 || hold_s < 0 || shard_users < 1 ||
+      shard_users > 65535) {
     std::cerr << "tinyfleet-fleetsim: bad option value (see --help)\n";
     return 2;
   }
@@ -155,11 +163,17 @@ int main(int argc, char** argv) {
     }
     // Spread reconnections of a large fleet.
     bo.initial_backoff = std::chrono::milliseconds(agents > 1000 ? 2000 : 500);
-    Bridge::TransportFactory factory = [dir, tgt, telemetry_ms](Strand strand) {
+    const uint32_t user = static_cast<uint32_t>(i % shard_users) + 1;
+    Bridge::TransportFactory factory = [dir, tgt, telemetry_ms, shard,
+                                        user](Strand strand) {
       VirtualNodeOptions vo;
       vo.state_dir = dir / "node";
       vo.target = tgt;
       vo.telemetry_interval = std::chrono::milliseconds(telemetry_ms);
+      if (!shard.empty()) {
+        vo.shard = shard;
+        vo.user = user;
+      }
       return std::move(MakeVirtualNodeTransport(strand, vo)).value();
     };
     bridges.push_back(Bridge::Create(io, bo, factory, &blocking));

@@ -55,18 +55,29 @@ v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& r, const char* transport) {
   n.set_capabilities(r.capabilities);
   n.set_transport(transport);
   for (uint8_t i = 0; i < r.slot_count && i < TN_LINK_MAX_SLOTS; ++i) {
-    auto* s = n.add_slots();
-    s->set_name(std::string(1, static_cast<char>('A' + i)));
-    s->set_state(ToSlotState(r.slots[i].state));
-    bool zero = true;
-    for (uint8_t b : r.slots[i].model_id) zero = zero && b == 0;
-    if (!zero) {
-      s->set_model_id(HexEncode(std::span<const uint8_t>(
-          r.slots[i].model_id, TN_LINK_MODEL_ID_SIZE)));
-    }
-    s->set_model_version(r.slots[i].model_version);
+    *n.add_slots() = ToModelSlot(i, r.slots[i]);
   }
   return n;
+}
+
+std::string NodeRefusalCode(const Status& s) {
+  const std::string& m = s.message();
+  size_t at = m.rfind("TN_ERR_");
+  return at == std::string::npos ? std::string() : m.substr(at);
+}
+
+v1::ModelSlot ToModelSlot(uint32_t index, const tn_link_slot& status) {
+  v1::ModelSlot s;
+  s.set_name(std::string(1, static_cast<char>('A' + index)));
+  s.set_state(ToSlotState(status.state));
+  bool zero = true;
+  for (uint8_t b : status.model_id) zero = zero && b == 0;
+  if (!zero) {
+    s.set_model_id(HexEncode(
+        std::span<const uint8_t>(status.model_id, TN_LINK_MODEL_ID_SIZE)));
+  }
+  s.set_model_version(status.model_version);
+  return s;
 }
 
 std::shared_ptr<NodeLink> NodeLink::Create(

@@ -29,6 +29,12 @@ namespace tinyfleet::agent {
 // Maps a node's HELLO reply onto the API's NodeInfo.
 v1::NodeInfo ToNodeInfo(const tn_link_hello_reply& reply,
                         const char* transport);
+// The node's tn_status name ("TN_ERR_SELFTEST") in an error of a request
+// the node refused (NACK), or "" for other errors.
+std::string NodeRefusalCode(const Status& s);
+
+// Maps slot `index` (0 = "A") of a HELLO reply.
+v1::ModelSlot ToModelSlot(uint32_t index, const tn_link_slot& status);
 
 struct NodeLinkOptions {
   // Time to wait for each response before re-sending. Default 500 ms.

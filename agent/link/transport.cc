@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "link/tn_link.h"
@@ -40,6 +42,7 @@ class VirtualNodeTransport final : public ByteTransport {
     // The node answers synchronously; deliver its bytes asynchronously, as a
     // wire would.
     std::vector<uint8_t> reply;
+    UseThisThreadsOtaBuffers();
     tn_status st = tn_sim_node_receive(
         &node_, &decoder_, bytes.data(), bytes.size(),
         [](void* ctx, const uint8_t* data, size_t len) -> tn_status {
@@ -117,13 +120,18 @@ class VirtualNodeTransport final : public ByteTransport {
       cfg.ota.flash = tn_ota_file_flash_interface(&file_flash_);
       // Verification and the self-test use a blob buffer and a model arena
       // only inside one call; the nodes served by one thread share them.
-      thread_local std::vector<uint8_t> blob_buffer(kMaxSlot);
-      thread_local std::vector<uint64_t> arena(kArenaBytes / sizeof(uint64_t));
-      cfg.ota.blob_buffer = blob_buffer.data();
+      cfg.ota.blob_buffer = ThreadOtaBuffers().blob.data();
       cfg.ota.blob_buffer_size = options_.slot_size;
-      cfg.ota.arena = arena.data();
+      cfg.ota.arena = ThreadOtaBuffers().arena.data();
       cfg.ota.arena_size = kArenaBytes;
       cfg.ota.accept_unsigned = options_.accept_unsigned_models ? 1 : 0;
+      if (!options_.shard.empty()) {
+        Status s = SetUpTraining(&cfg.train);
+        if (!s.ok()) return s;
+      }
+    } else if (!options_.shard.empty()) {
+      return InvalidArgumentError(
+          "a training shard needs model slots and a state directory");
     }
     cfg.entropy = [](void*, uint8_t* out, size_t len) -> tn_status {
       std::random_device rd;
@@ -143,11 +151,60 @@ class VirtualNodeTransport final : public ByteTransport {
     return Status::Ok();
   }
 
-  // The node's own loop: lets it send telemetry when an interval is due.
+  // Loads the shard and gives the node its training memory (kept for the
+  // node's lifetime).
+  Status SetUpTraining(tn_sim_train_config* train) {
+    std::ifstream in(options_.shard, std::ios::binary);
+    shard_bytes_.assign(std::istreambuf_iterator<char>(in), {});
+    if (!in.good() && !in.eof()) {
+      return UnavailableError("cannot read " + options_.shard.string());
+    }
+    tn_status st =
+        tn_fset_open(reinterpret_cast<const uint8_t*>(shard_bytes_.data()),
+                     shard_bytes_.size(), &shard_set_);
+    if (st == TN_OK) {
+      shard_index_.resize(shard_set_.info.sample_count);
+      st = tn_adapt_shard_init(&shard_, &shard_set_, options_.user, 4,
+                               shard_index_.data(),
+                               static_cast<uint32_t>(shard_index_.size()));
+    }
+    if (st != TN_OK) {
+      return InvalidArgumentError("shard " + options_.shard.string() +
+                                  " user " + std::to_string(options_.user) +
+                                  ": " + tn_status_str(st));
+    }
+    shard_data_ = tn_adapt_shard_data(&shard_);
+    train_blob_.resize(options_.slot_size);
+    train_arena_.resize(kTrainArenaBytes / sizeof(uint64_t));
+    train_workspace_.resize(kTrainWorkspaceBytes / sizeof(uint64_t));
+    train_tail_.resize(kTrainTailBytes);
+    train_residual_.resize(kTrainResidualFloats);
+    train->data = &shard_data_;
+    train->blob_buffer = train_blob_.data();
+    train->blob_buffer_size = options_.slot_size;
+    train->arena = train_arena_.data();
+    train->arena_size = kTrainArenaBytes;
+    train->workspace = train_workspace_.data();
+    train->workspace_size = kTrainWorkspaceBytes;
+    train->tail_buffer = train_tail_.data();
+    train->tail_buffer_size = kTrainTailBytes;
+    train->residual = train_residual_.data();
+    train->residual_capacity = kTrainResidualFloats;
+    return Status::Ok();
+  }
+
+  // The node's own loop: lets it send telemetry when an interval is due and
+  // advances a training job one slice at a time (at once while one runs, so
+  // that link requests interleave with the slices).
   void SchedulePoll() {
-    if (!(node_.info.capabilities & TN_LINK_CAP_TELEMETRY)) return;
-    auto period = std::max<std::chrono::milliseconds>(
-        std::chrono::milliseconds(200), options_.telemetry_interval / 4);
+    const bool telemetry = node_.info.capabilities & TN_LINK_CAP_TELEMETRY;
+    const bool train = node_.info.capabilities & TN_LINK_CAP_TRAIN;
+    if (!telemetry && !train) return;
+    auto period = telemetry ? std::max<std::chrono::milliseconds>(
+                                  std::chrono::milliseconds(200),
+                                  options_.telemetry_interval / 4)
+                            : std::chrono::milliseconds(50);
+    if (tn_sim_node_busy(&node_)) period = std::chrono::milliseconds(0);
     poll_timer_.expires_after(period);
     poll_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || !open_) return;
@@ -157,6 +214,7 @@ class VirtualNodeTransport final : public ByteTransport {
               .count());
       const uint8_t* frame = nullptr;
       size_t len = 0;
+      UseThisThreadsOtaBuffers();
       if (tn_sim_node_poll(&node_, now, &frame, &len) == TN_OK && len > 0) {
         on_bytes_(frame, len);
       }
@@ -178,7 +236,42 @@ class VirtualNodeTransport final : public ByteTransport {
   std::chrono::steady_clock::time_point start_;
   tn_ota_file_flash file_flash_{};
   static constexpr uint32_t kMaxSlot = 1024 * 1024;
+  // Training memory (allocated only for a node with a shard).
+  static constexpr uint32_t kTrainArenaBytes = 2 * 1024 * 1024;
+  static constexpr size_t kTrainWorkspaceBytes = 2 * 1024 * 1024;
+  static constexpr uint32_t kTrainTailBytes = 256 * 1024;
+  static constexpr uint32_t kTrainResidualFloats = 64 * 1024;
+  std::string shard_bytes_;
+  tn_fset_view shard_set_{};
+  tn_adapt_shard shard_{};
+  std::vector<uint32_t> shard_index_;
+  tn_adapt_data shard_data_{};
+  std::vector<uint8_t> train_blob_;
+  std::vector<uint64_t> train_arena_;
+  std::vector<uint64_t> train_workspace_;
+  std::vector<uint8_t> train_tail_;
+  std::vector<float> train_residual_;
   static constexpr uint32_t kArenaBytes = 512 * 1024;
+
+  // Verification and the self-test use a blob buffer and a model arena only
+  // inside one node call (tn_ota_config), so the nodes served by one thread
+  // share one set. A strand may run on any io thread, so every call points
+  // the node at the set of the thread it runs on: a set captured at boot
+  // could be in use by another node on its own thread at the same time.
+  struct OtaBuffers {
+    std::vector<uint8_t> blob = std::vector<uint8_t>(kMaxSlot);
+    std::vector<uint64_t> arena =
+        std::vector<uint64_t>(kArenaBytes / sizeof(uint64_t));
+  };
+  static OtaBuffers& ThreadOtaBuffers() {
+    thread_local OtaBuffers buffers;
+    return buffers;
+  }
+  void UseThisThreadsOtaBuffers() {
+    if (!node_.ota_enabled) return;
+    node_.ota.cfg.blob_buffer = ThreadOtaBuffers().blob.data();
+    node_.ota.cfg.arena = ThreadOtaBuffers().arena.data();
+  }
 };
 
 // ---- Stream transports (TCP, serial) ---------------------------------------

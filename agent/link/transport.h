@@ -54,6 +54,12 @@ struct VirtualNodeOptions {
   uint32_t slot_size = 256 * 1024;
   // Development only: accept unsigned model blobs.
   bool accept_unsigned_models = false;
+  // Local data for training jobs: a feature data set (docs/formats/
+  // dataset.md) and the user whose records the node holds (every 4th is
+  // held out for evaluation). Empty (default): the node does not train.
+  // Training needs model updates (slot_size > 0 and a state_dir).
+  std::filesystem::path shard;
+  uint32_t user = 0;
 };
 // The firmware's virtual node (device/sim) running in-process.
 Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(

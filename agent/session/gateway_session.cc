@@ -131,6 +131,23 @@ void GatewaySession::OnWelcome(WelcomeFn fn) { on_welcome_ = std::move(fn); }
 
 void GatewaySession::OnOrder(OrderFn fn) { on_order_ = std::move(fn); }
 
+void GatewaySession::OnTrainOrder(TrainOrderFn fn) {
+  on_train_order_ = std::move(fn);
+}
+
+void GatewaySession::OnTrainCancel(TrainCancelFn fn) {
+  on_train_cancel_ = std::move(fn);
+}
+
+void GatewaySession::SendTrainProgress(const v1::TrainProgress& progress) {
+  boost::asio::post(strand_, [self = shared_from_this(), progress] {
+    if (!self->stream_ || !self->stream_->welcomed) return;
+    v1::AgentMessage m;
+    *m.mutable_train_progress() = progress;
+    self->stream_->Write(std::move(m));
+  });
+}
+
 void GatewaySession::SendProgress(const v1::UpdateProgress& progress) {
   boost::asio::post(strand_, [self = shared_from_this(), progress] {
     if (!self->stream_ || !self->stream_->welcomed) return;
@@ -237,6 +254,12 @@ void GatewaySession::StreamEvent(std::shared_ptr<Stream> stream,
     case v1::GatewayMessage::kUpdateOrder:
       if (on_order_) on_order_(msg.update_order());
       break;
+    case v1::GatewayMessage::kTrainOrder:
+      if (on_train_order_) on_train_order_(msg.train_order());
+      break;
+    case v1::GatewayMessage::kTrainCancel:
+      if (on_train_cancel_) on_train_cancel_(msg.train_cancel());
+      break;
     case v1::GatewayMessage::kTelemetryAck:
       if (options_.outbox) {
         Status s =
@@ -262,11 +285,26 @@ void GatewaySession::ScheduleHeartbeat() {
   heartbeat_timer_.async_wait([self = shared_from_this(),
                                stream = stream_](boost::system::error_code ec) {
     if (ec || self->stopping_ || stream != self->stream_) return;
-    v1::AgentMessage hb;
-    hb.mutable_heartbeat()->set_sequence(++self->heartbeat_seq_);
-    stream->Write(std::move(hb));
+    self->SendHeartbeat();
     self->ScheduleHeartbeat();
   });
+}
+
+void GatewaySession::SendHeartbeat() {
+  if (!stream_ || !stream_->welcomed) return;
+  v1::AgentMessage hb;
+  hb.mutable_heartbeat()->set_sequence(++heartbeat_seq_);
+  for (auto& s : pending_slots_) *hb.mutable_heartbeat()->add_slots() = s;
+  pending_slots_.clear();
+  stream_->Write(std::move(hb));
+}
+
+void GatewaySession::ReportSlots(std::vector<v1::ModelSlot> slots) {
+  boost::asio::post(
+      strand_, [self = shared_from_this(), slots = std::move(slots)]() mutable {
+        self->pending_slots_ = std::move(slots);
+        self->SendHeartbeat();
+      });
 }
 
 void GatewaySession::StreamDone(std::shared_ptr<Stream> stream,

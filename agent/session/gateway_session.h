@@ -55,6 +55,8 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   using StateFn = std::function<void(SessionState, const Status& last_error)>;
   using WelcomeFn = std::function<void(const v1::Welcome&)>;
   using OrderFn = std::function<void(const v1::UpdateOrder&)>;
+  using TrainOrderFn = std::function<void(const v1::TrainOrder&)>;
+  using TrainCancelFn = std::function<void(const v1::TrainCancel&)>;
 
   static std::shared_ptr<GatewaySession> Create(boost::asio::io_context& io,
                                                 SessionOptions options,
@@ -66,9 +68,19 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   void OnWelcome(WelcomeFn fn);
   // Receives update orders (called on the strand). Set before Start().
   void OnOrder(OrderFn fn);
+  // Receives training orders and their cancellations (called on the
+  // strand). Set before Start().
+  void OnTrainOrder(TrainOrderFn fn);
+  void OnTrainCancel(TrainCancelFn fn);
+  // Reports progress of a training order; dropped when not connected (the
+  // gateway repeats the order and the agent reports again).
+  void SendTrainProgress(const v1::TrainProgress& progress);
   // Reports progress of an order; dropped when not connected (the gateway
   // sends the order again and the agent reports again).
   void SendProgress(const v1::UpdateProgress& progress);
+  // The node's slot table changed (an install or a rollback): sent at once
+  // in a heartbeat, or in the first heartbeat of the next stream.
+  void ReportSlots(std::vector<v1::ModelSlot> slots);
   // New records are in the outbox: send them when online.
   void NotifyTelemetry();
   uint64_t telemetry_batches_acked() const { return batches_acked_.load(); }
@@ -104,6 +116,8 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   StateFn on_state_;
   WelcomeFn on_welcome_;
   OrderFn on_order_;
+  TrainOrderFn on_train_order_;
+  TrainCancelFn on_train_cancel_;
   bool telemetry_in_flight_ = false;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
@@ -117,6 +131,9 @@ class GatewaySession : public std::enable_shared_from_this<GatewaySession> {
   std::function<void()> stop_done_;
   std::chrono::milliseconds heartbeat_interval_;
   uint64_t heartbeat_seq_ = 0;
+  // Slot table not yet written to a stream (strand only).
+  std::vector<v1::ModelSlot> pending_slots_;
+  void SendHeartbeat();  // strand only
   std::atomic<SessionState> state_{SessionState::kStopped};
   std::atomic<uint64_t> opened_{0};
   std::atomic<uint64_t> acked_{0};

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "common/encoding.h"
 #include "common/log.h"
@@ -12,12 +13,15 @@
 namespace tinyfleet::agent {
 namespace {
 
-// The node status name at the end of a NACK message ("... TN_ERR_SELFTEST").
+// Delta artifacts (docs/formats/ota.md, section 9): header size, and where
+// the header holds the SHA-256 of the result blob.
+constexpr size_t kDeltaHeaderSize = 192;
+constexpr size_t kDeltaResultSha256Offset = 80;
+
+// The node's status name for a refusal, else the status code's name.
 std::string NodeCode(const Status& s) {
-  const std::string& m = s.message();
-  size_t at = m.rfind("TN_ERR_");
-  return at == std::string::npos ? std::string(StatusCodeName(s.code()))
-                                 : m.substr(at);
+  std::string code = NodeRefusalCode(s);
+  return code.empty() ? std::string(StatusCodeName(s.code())) : code;
 }
 
 }  // namespace
@@ -61,9 +65,31 @@ void Updater::Report(const v1::UpdateOrder& order, const std::string& stage,
     p.set_error_code(NodeCode(error));
     p.set_error(error.message());
   }
-  if (stage == "confirmed" || stage == "failed" || stage == "rolled_back") {
+  bool final =
+      stage == "confirmed" || stage == "failed" || stage == "rolled_back";
+  if (final) {
     std::lock_guard<std::mutex> lock(mu_);
     finished_[order.order_id() + "/" + order.action()] = p;
+  }
+  if ((final || stage == "interrupted") && slots_) {
+    // Best effort: the gateway keeps the table it has when the node does
+    // not answer now. HELLO is the request whose reply names each slot's
+    // model; it changes nothing on the node.
+    tn_link_hello hello{TN_LINK_VERSION, TN_LINK_MAX_PAYLOAD};
+    std::vector<uint8_t> req(8);
+    size_t n = 0;
+    tn_link_hello_encode(&hello, req.data(), req.size(), &n);
+    req.resize(n);
+    auto reply = CallNode(TN_LINK_MSG_HELLO, std::move(req));
+    tn_link_hello_reply st;
+    if (reply.ok() && tn_link_hello_reply_decode(reply->data(), reply->size(),
+                                                 &st) == TN_OK) {
+      std::vector<v1::ModelSlot> slots;
+      for (uint8_t i = 0; i < st.slot_count && i < TN_LINK_MAX_SLOTS; ++i) {
+        slots.push_back(ToModelSlot(i, st.slots[i]));
+      }
+      slots_(std::move(slots));
+    }
   }
   progress_(p);
 }
@@ -129,41 +155,41 @@ Status Updater::ProvisionModelKey() {
   return CallNode(TN_LINK_MSG_SET_MODEL_KEY, std::move(payload)).status();
 }
 
-Result<std::string> Updater::Fetch(const v1::UpdateOrder& order) {
-  const std::string& id = order.artifact_id();
+Result<std::string> FetchArtifactToCache(
+    const ArtifactFetchOptions& options, const std::string& id, uint64_t bytes,
+    const std::function<void(uint64_t chunk, uint64_t have)>& on_chunk) {
   if (id.size() != 64 ||
       id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return InvalidArgumentError("malformed artifact id");
   }
   std::error_code ec;
-  std::filesystem::create_directories(options_.cache_dir, ec);
-  auto done_path = options_.cache_dir / (id + ".bin");
-  auto part_path = options_.cache_dir / (id + ".part");
+  std::filesystem::create_directories(options.cache_dir, ec);
+  auto done_path = options.cache_dir / (id + ".bin");
+  auto part_path = options.cache_dir / (id + ".part");
   auto cached = ReadFile(done_path);
   if (cached.ok() && Sha256Hex(*cached) == id) return *cached;
 
   uint64_t have = std::filesystem::exists(part_path)
                       ? std::filesystem::file_size(part_path)
                       : 0;
-  if (have > order.artifact_bytes()) {
+  if (have > bytes) {
     std::filesystem::remove(part_path, ec);
     have = 0;
   }
   auto stub = v1::AgentService::NewStub(
-      MakeChannel(options_.endpoint, &options_.credentials));
+      MakeChannel(options.endpoint, &options.credentials));
   grpc::ClientContext ctx;
-  if (options_.endpoint.insecure) {
-    ctx.AddMetadata("x-tinyfleet-device-id", options_.credentials.device_id);
+  if (options.endpoint.insecure) {
+    ctx.AddMetadata("x-tinyfleet-device-id", options.credentials.device_id);
   }
-  ctx.set_deadline(std::chrono::system_clock::now() + options_.fetch_timeout);
+  ctx.set_deadline(std::chrono::system_clock::now() + options.timeout);
   v1::FetchArtifactRequest req;
   req.set_artifact_id(id);
   req.set_offset(have);
-  req.set_chunk_bytes(options_.fetch_chunk);
+  req.set_chunk_bytes(options.chunk_bytes);
   auto reader = stub->FetchArtifact(&ctx, req);
   std::ofstream out(part_path, std::ios::binary | std::ios::app);
   v1::ArtifactChunk chunk;
-  uint64_t next_report = 0;
   while (reader->Read(&chunk)) {
     if (chunk.offset() != have) {
       ctx.TryCancel();
@@ -180,25 +206,40 @@ Result<std::string> Updater::Fetch(const v1::UpdateOrder& order) {
               static_cast<std::streamsize>(chunk.data().size()));
     out.flush();
     have += chunk.data().size();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stats_.fetched_bytes += chunk.data().size();
-    }
-    if (have >= next_report) {
-      Report(order, "downloading", have, order.artifact_bytes());
-      next_report = have + 256 * 1024;
-    }
+    if (on_chunk) on_chunk(chunk.data().size(), have);
   }
   grpc::Status st = reader->Finish();
   out.close();
   if (!st.ok()) return FromGrpc(st).WithContext("fetch artifact");
-  TF_ASSIGN_OR_RETURN(std::string bytes, ReadFile(part_path));
-  if (bytes.size() != order.artifact_bytes() || Sha256Hex(bytes) != id) {
+  TF_ASSIGN_OR_RETURN(std::string data, ReadFile(part_path));
+  if (data.size() != bytes || Sha256Hex(data) != id) {
     std::filesystem::remove(part_path, ec);
     return DataLossError("artifact does not match its SHA-256");
   }
   std::filesystem::rename(part_path, done_path, ec);
-  return bytes;
+  return data;
+}
+
+Result<std::string> Updater::Fetch(const v1::UpdateOrder& order) {
+  ArtifactFetchOptions fetch;
+  fetch.endpoint = options_.endpoint;
+  fetch.credentials = options_.credentials;
+  fetch.cache_dir = options_.cache_dir;
+  fetch.chunk_bytes = options_.fetch_chunk;
+  fetch.timeout = options_.fetch_timeout;
+  uint64_t next_report = 0;
+  return FetchArtifactToCache(
+      fetch, order.artifact_id(), order.artifact_bytes(),
+      [&](uint64_t chunk, uint64_t have) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          stats_.fetched_bytes += chunk;
+        }
+        if (have >= next_report) {
+          Report(order, "downloading", have, order.artifact_bytes());
+          next_report = have + 256 * 1024;
+        }
+      });
 }
 
 Status Updater::Relay(const v1::UpdateOrder& order,
@@ -232,16 +273,29 @@ Status Updater::Relay(const v1::UpdateOrder& order,
     tn_link_model_begin b{};
     std::memcpy(b.artifact_id, artifact_id, TN_LINK_ARTIFACT_ID_SIZE);
     b.total_size = static_cast<uint32_t>(artifact.size());
-    Sha256Digest d = Sha256(artifact);
-    std::memcpy(b.sha256, d.data(), TN_LINK_SHA256_SIZE);
+    if (order.is_delta()) {
+      // A delta (docs/formats/ota.md, section 9): MODEL_BEGIN_DELTA names
+      // the result blob by the SHA-256 in the delta's header.
+      if (artifact.size() < kDeltaHeaderSize ||
+          artifact.compare(0, 4, "TNDL") != 0) {
+        return InvalidArgumentError("the delta artifact has no delta header");
+      }
+      std::memcpy(b.sha256, artifact.data() + kDeltaResultSha256Offset,
+                  TN_LINK_SHA256_SIZE);
+    } else {
+      Sha256Digest d = Sha256(artifact);
+      std::memcpy(b.sha256, d.data(), TN_LINK_SHA256_SIZE);
+    }
     b.target_slot = slot;
     std::vector<uint8_t> p(64);
     if (tn_link_model_begin_encode(&b, p.data(), p.size(), &n) != TN_OK) {
       return InternalError("cannot encode MODEL_BEGIN");
     }
     p.resize(n);
-    TF_RETURN_IF_ERROR(
-        CallNode(TN_LINK_MSG_MODEL_BEGIN, std::move(p)).status());
+    TF_RETURN_IF_ERROR(CallNode(order.is_delta() ? TN_LINK_MSG_MODEL_BEGIN_DELTA
+                                                 : TN_LINK_MSG_MODEL_BEGIN,
+                                std::move(p))
+                           .status());
     offset = 0;
   }
   if (st.transfer != TN_LINK_TRANSFER_COMMITTED || !resume) {
@@ -291,15 +345,27 @@ Status Updater::Relay(const v1::UpdateOrder& order,
 Status Updater::Install(const v1::UpdateOrder& order) {
   Report(order, "downloading", 0, order.artifact_bytes());
   auto artifact = Fetch(order);
+  auto backoff = std::chrono::milliseconds(100);
+  for (int attempt = 1; !artifact.ok() && IsTransient(artifact.status()) &&
+                        attempt < options_.fetch_attempts;
+       ++attempt) {
+    // Bytes already on disk are kept: the next fetch resumes after them.
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    artifact = Fetch(order);
+  }
   if (!artifact.ok()) {
-    // The gateway orders again later; a partial download is kept.
-    Report(order, "failed", 0, order.artifact_bytes(), artifact.status());
+    Report(order, IsTransient(artifact.status()) ? "interrupted" : "failed", 0,
+           order.artifact_bytes(), artifact.status());
     return artifact.status();
   }
   (void)ProvisionModelKey();
   Status s = Relay(order, *artifact);
   if (!s.ok()) {
-    Report(order, "failed", 0, artifact->size(), s);
+    // A node that was reset or whose link dropped resumes at its committed
+    // offset when the order comes again.
+    Report(order, IsTransient(s) ? "interrupted" : "failed", 0,
+           artifact->size(), s);
     return s;
   }
   {
@@ -329,7 +395,7 @@ Status Updater::Rollback(const v1::UpdateOrder& order) {
     p.resize(n);
     Status s = CallNode(TN_LINK_MSG_ROLLBACK, std::move(p)).status();
     if (!s.ok()) {
-      Report(order, "failed", 0, 0, s);
+      Report(order, IsTransient(s) ? "interrupted" : "failed", 0, 0, s);
       return s;
     }
   }

@@ -4,14 +4,18 @@
 //             file (resuming after a disconnect: bytes on disk are never
 //             fetched again; every chunk and the whole are checked against
 //             their SHA-256), then relay it to the node in link frames
-//             (MODEL_BEGIN / MODEL_CHUNK / MODEL_COMMIT, resuming at the
+//             (MODEL_BEGIN, or MODEL_BEGIN_DELTA when the order is a delta,
+//             / MODEL_CHUNK / MODEL_COMMIT, resuming at the
 //             node's committed offset, which MODEL_STATUS reports after a
 //             reset), ACTIVATE (the node runs its self-test and reverts by
 //             itself on failure) and CONFIRM;
 //   rollback  ROLLBACK to the node's previous slot.
 // Progress goes back to the gateway as UpdateProgress: downloading,
 // transferring, verifying, activated, confirmed, failed (with the node's
-// tn_status name), rolled_back.
+// tn_status name), rolled_back, or interrupted: the job stopped on a
+// transient error (gateway unreachable, node link down or reset) and a
+// repeated order resumes it where it stopped; "failed" is final (the node
+// refused the artifact, or it does not match its digest).
 //
 // Threading: one job at a time runs on the blocking pool (it waits on the
 // network and the node); Handle() may be called from any thread. A repeated
@@ -42,7 +46,33 @@ struct UpdaterOptions {
   // Chunk size requested from the gateway. Default 64 KiB.
   uint32_t fetch_chunk = 64 * 1024;
   std::chrono::seconds fetch_timeout{120};
+  // A download cut by a network error is resumed this many times, after
+  // 100 ms, 200 ms, ... (at most 2 s) before the job reports "interrupted".
+  int fetch_attempts = 6;
 };
+
+// Where and how FetchArtifactToCache downloads.
+struct ArtifactFetchOptions {
+  GatewayEndpoint endpoint;
+  Credentials credentials;
+  // Partial (<id>.part) and complete (<id>.bin) artifacts are kept here.
+  std::filesystem::path cache_dir;
+  uint32_t chunk_bytes = 64 * 1024;
+  std::chrono::seconds timeout{120};
+};
+
+// Downloads artifact `id` -- the lowercase hex SHA-256 of its `bytes` bytes
+// -- with AgentService.FetchArtifact into options.cache_dir, resuming after
+// the bytes of an earlier partial download: bytes on disk are never fetched
+// again, every chunk is checked against its SHA-256 and the whole against
+// `id`. A complete copy on disk is returned without a fetch. `on_chunk`
+// (may be empty) is called with each chunk's size and the bytes on disk
+// after it was written. Blocking; errors are the transport's (UNAVAILABLE,
+// DEADLINE_EXCEEDED, ...: a later call resumes) or DATA_LOSS /
+// INVALID_ARGUMENT (bad bytes or id).
+Result<std::string> FetchArtifactToCache(
+    const ArtifactFetchOptions& options, const std::string& id, uint64_t bytes,
+    const std::function<void(uint64_t chunk, uint64_t have)>& on_chunk);
 
 struct UpdaterStats {
   uint64_t fetched_bytes = 0;  // from the gateway
@@ -59,6 +89,11 @@ class Updater : public std::enable_shared_from_this<Updater> {
                                          std::shared_ptr<NodeLink> link,
                                          boost::asio::thread_pool* pool,
                                          ProgressFn progress);
+
+  using SlotsFn = std::function<void(std::vector<v1::ModelSlot>)>;
+  // Observes the node's slot table after each finished job (installed,
+  // failed or rolled back). Set before the first Handle().
+  void OnSlots(SlotsFn fn) { slots_ = std::move(fn); }
 
   void Handle(const v1::UpdateOrder& order);
   UpdaterStats stats() const;
@@ -90,6 +125,7 @@ class Updater : public std::enable_shared_from_this<Updater> {
   std::shared_ptr<NodeLink> link_;
   boost::asio::thread_pool* pool_;
   ProgressFn progress_;
+  SlotsFn slots_;
 
   mutable std::mutex mu_;
   std::string running_;                                 // guarded by mu_

@@ -1,5 +1,5 @@
-// The gateway's JSON API (/api/v1) as seen from the page: authenticated GETs,
-// paging, and the live event stream.
+// The gateway's JSON API (/api/v1) as seen from the page: authenticated GETs
+// and POSTs (operator actions), paging, and the live event stream.
 //
 // The operator token is kept in sessionStorage (this tab only; gone when the
 // tab closes) and sent as `Authorization: Bearer …` on every request. The
@@ -52,11 +52,25 @@ function query(params) {
 
 // GET `path` with `params` as the query string; resolves to the parsed body
 // or rejects with an ApiError.
-export async function get(path, params, { token = session.token, signal } = {}) {
+export function get(path, params, { token = session.token, signal } = {}) {
+  return send('GET', path + query(params), undefined, { token, signal });
+}
+
+// POST `body` (an object, sent as JSON) to `path`; resolves to the parsed
+// answer or rejects with an ApiError.
+export function post(path, body, { token = session.token, signal } = {}) {
+  return send('POST', path, body, { token, signal });
+}
+
+async function send(method, url, body, { token, signal }) {
+  const headers = { Authorization: 'Bearer ' + token, Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path + query(params), {
-      headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' },
+    res = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       signal,
     });
@@ -64,20 +78,20 @@ export async function get(path, params, { token = session.token, signal } = {}) 
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, 'UNAVAILABLE', 'the gateway cannot be reached');
   }
-  let body = null;
+  let answer = null;
   try {
-    body = await res.json();
+    answer = await res.json();
   } catch {
-    body = null;
+    answer = null;
   }
   if (!res.ok) {
-    const err = new ApiError(res.status, body?.code || '', body?.message || res.statusText);
+    const err = new ApiError(res.status, answer?.code || '', answer?.message || res.statusText);
     if (err.unauthenticated && token === session.token) {
       for (const fn of unauthorizedListeners) fn(err);
     }
     throw err;
   }
-  return body ?? {};
+  return answer ?? {};
 }
 
 // Every item of a paged list call, following next_page_token.
@@ -103,7 +117,15 @@ export const api = {
   models: () => listAll('/api/v1/models', 'models'),
   rollouts: () => listAll('/api/v1/rollouts', 'rollouts'),
   rounds: () => listAll('/api/v1/rounds', 'rounds'),
+  // action: 'pause', 'resume' or 'abort'; resolves to the changed rollout.
+  rolloutAction: (id, action, reason) =>
+    post(`/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, reason ? { reason } : {}),
 };
+
+// Whether `principal` (a whoami answer) may act, not only read.
+export function canOperate(principal) {
+  return principal?.role === 'ROLE_OPERATOR' || principal?.role === 'ROLE_ADMIN';
+}
 
 const EVENT_KINDS = ['device', 'rollout', 'round', 'model'];
 
@@ -120,15 +142,26 @@ export class LiveEvents {
     this.lastSequence = 0;
     this.delay = 1000;
     this.stopped = true;
+    // Bumped by start() and stop(), so that a ticket request or a retry
+    // timer of an earlier run never opens a second stream.
+    this.run = 0;
+    // Whether a stream of this run has said hello.
+    this.synced = false;
   }
 
   start() {
+    if (!this.stopped) return; // already running
     this.stopped = false;
+    this.run += 1;
+    this.synced = false;
+    this.lastSequence = 0;
+    this.delay = 1000;
     this.open();
   }
 
   stop() {
     this.stopped = true;
+    this.run += 1;
     clearTimeout(this.timer);
     if (this.source) this.source.close();
     this.source = null;
@@ -137,24 +170,33 @@ export class LiveEvents {
 
   async open() {
     if (this.stopped) return;
-    this.onState(this.lastSequence ? 'reconnecting' : 'connecting');
+    const run = this.run;
+    this.onState(this.synced ? 'reconnecting' : 'connecting');
     let ticket;
     try {
       ticket = (await get('/api/v1/events/ticket')).ticket;
     } catch (e) {
+      if (run !== this.run) return;
       if (e.unauthenticated) return; // the app signs out
       return this.retry();
     }
-    if (this.stopped) return;
+    if (this.stopped || run !== this.run) return;
     const url =
-      '/api/v1/events' + query({ ticket, after_sequence: this.lastSequence || undefined });
+      '/api/v1/events' +
+      query({ ticket, after_sequence: this.synced ? this.lastSequence : undefined });
     const source = new EventSource(url);
     this.source = source;
     source.addEventListener('hello', (m) => {
       this.delay = 1000;
       const hello = JSON.parse(m.data);
-      if (!this.lastSequence) this.lastSequence = Number(hello.last_sequence || 0);
       this.onState('live');
+      if (!this.synced) {
+        this.synced = true;
+        // First connection of this run: views may have listed things before
+        // the stream began, so whatever changed in between is re-read once.
+        this.lastSequence = Number(hello.last_sequence || 0);
+        this.onEvent('reset', { last_sequence: hello.last_sequence, reason: 'connected' });
+      }
     });
     for (const kind of EVENT_KINDS) {
       source.addEventListener(kind, (m) => {

@@ -11,8 +11,10 @@ function widthOf(el) {
 }
 
 // A titled chart panel. `series` is [{label, unit}], `data` is
-// [xs (unix seconds), ys1, ys2, ...]. The returned object has update(data),
-// destroy(), and `el` (the panel). The canvas carries data-points with the
+// [xs (unix seconds), ys1, ys2, ...]. The returned object has
+// update(data, span), destroy(), and `el` (the panel). `span` ({from, to},
+// unix seconds) is the time range the x axis shows, so that a few points
+// sit where they belong instead of stretching over the whole axis. The canvas carries data-points with the
 // number of x values drawn, so tests and screen readers can tell an empty
 // chart from a filled one.
 export function timeChart({ title, series, height = 200, yRange }) {
@@ -20,6 +22,7 @@ export function timeChart({ title, series, height = 200, yRange }) {
   const note = h('p', { class: 'chart-note', hidden: true }, 'No data in this range.');
   const el = h('section', { class: 'chart', dataset: { points: '0' } }, h('h3', {}, title), body, note);
   let plot = null;
+  let span = null;
 
   const opts = () => ({
     width: widthOf(body),
@@ -36,7 +39,10 @@ export function timeChart({ title, series, height = 200, yRange }) {
       })),
     ],
     axes: [{}, { size: 60, values: (u, vals) => vals.map(formatValue) }],
-    scales: yRange ? { y: { range: yRange } } : {},
+    scales: {
+      x: { time: true, range: (u, min, max) => (span ? [span.from, span.to] : [min, max]) },
+      ...(yRange ? { y: { range: yRange } } : {}),
+    },
     legend: { show: true },
     cursor: { drag: { x: true, y: false } },
   });
@@ -49,7 +55,8 @@ export function timeChart({ title, series, height = 200, yRange }) {
 
   return {
     el,
-    update(data) {
+    update(data, newSpan) {
+      span = newSpan || null;
       const n = data[0]?.length || 0;
       el.dataset.points = String(n);
       note.hidden = n > 0;

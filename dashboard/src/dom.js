@@ -7,7 +7,11 @@ export function h(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
-    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) {
+        if (dv !== undefined && dv !== null) el.dataset[dk] = String(dv);
+      }
+    }
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'hidden' || k === 'disabled' || k === 'checked') el[k] = Boolean(v);
     else if (k === 'value') el.value = v;

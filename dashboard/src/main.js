@@ -44,7 +44,7 @@ function render() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     a.classList.toggle('active', a.dataset.nav === r.name);
   }
-  current = r.view(root, r.params);
+  current = r.view(root, r.params, { principal });
 }
 
 function showChrome(signedIn) {

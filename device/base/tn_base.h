@@ -63,6 +63,13 @@ typedef enum tn_status {
   /* Training (96..127). */
   TN_ERR_NUMERIC = 96,         /* NaN or Inf produced */
   TN_ERR_REPLAY_FULL = 97,     /* replay buffer has no free slot */
+  TN_ERR_UPDATE_FORMAT = 98,   /* tail/update: bad magic, version, flags,
+                                  reserved bytes or layout */
+  TN_ERR_UPDATE_CHECKSUM = 99, /* tail/update: trailing SHA-256 mismatch */
+  TN_ERR_UPDATE_BOUNDS = 100,  /* tail/update: a count, size or index out of
+                                  range, or truncated */
+  TN_ERR_UPDATE_VALUE = 101,   /* tail/update: non-finite value or bad scale */
+  TN_ERR_FROZEN_MISMATCH = 102, /* trained against another frozen part */
 
   /* Security (128..159). */
   TN_ERR_AUTH = 128,           /* authentication tag mismatch */
@@ -78,7 +85,9 @@ typedef enum tn_status {
   TN_ERR_OTA_OFFSET = 163,     /* chunk leaves a gap or runs past the end */
   TN_ERR_OTA_SIZE = 164,       /* artifact does not fit the slot */
   TN_ERR_OTA_INCOMPLETE = 165, /* commit before every byte arrived */
-  TN_ERR_OTA_TRIAL_RESET = 166 /* node reset while a slot was on trial */
+  TN_ERR_OTA_TRIAL_RESET = 166, /* node reset while a slot was on trial */
+  TN_ERR_OTA_BASE = 167,  /* a delta's base is not the running blob */
+  TN_ERR_OTA_DELTA = 168  /* a delta that does not decode or overruns */
 } tn_status;
 
 /* Returns a static, human-readable name for a status ("TN_ERR_FRAME_CRC").

@@ -71,17 +71,24 @@ typedef enum tn_link_msg_type {
   TN_LINK_MSG_MODEL_COMMIT = 0x22, /* agent -> node, verify and store */
   TN_LINK_MSG_MODEL_STATUS = 0x23, /* agent -> node, transfer and slots */
   TN_LINK_MSG_MODEL_STATUS_REPLY = 0x24, /* response to MODEL_STATUS */
-  TN_LINK_MSG_ACTIVATE = 0x28,       /* agent -> node, boot a slot on trial */
-  TN_LINK_MSG_CONFIRM = 0x29,        /* agent -> node, keep the trial slot */
-  TN_LINK_MSG_ROLLBACK = 0x2A,       /* agent -> node, abandon a slot */
-  TN_LINK_MSG_SET_MODEL_KEY = 0x2B,  /* agent -> node, model-signing key */
-  TN_LINK_MSG_TRAIN = 0x30,          /* agent -> node, start a training job */
-  TN_LINK_MSG_UPDATE_CHUNK = 0x31,   /* node -> agent, training update bytes */
-  TN_LINK_MSG_INFER_REQUEST = 0x40,  /* agent -> node request */
-  TN_LINK_MSG_INFER_RESULT = 0x41,   /* response to INFER_REQUEST */
-  TN_LINK_MSG_KEY_INFO = 0x50,       /* agent -> node, node public key */
-  TN_LINK_MSG_KEY_INFO_REPLY = 0x51, /* response to KEY_INFO */
-  TN_LINK_MSG_SET_GATEWAY_KEY = 0x52 /* agent -> node, telemetry key */
+  /* agent -> node, start a delta transfer (MODEL_BEGIN's payload) */
+  TN_LINK_MSG_MODEL_BEGIN_DELTA = 0x25,
+  TN_LINK_MSG_ACTIVATE = 0x28,      /* agent -> node, boot a slot on trial */
+  TN_LINK_MSG_CONFIRM = 0x29,       /* agent -> node, keep the trial slot */
+  TN_LINK_MSG_ROLLBACK = 0x2A,      /* agent -> node, abandon a slot */
+  TN_LINK_MSG_SET_MODEL_KEY = 0x2B, /* agent -> node, model-signing key */
+  TN_LINK_MSG_TRAIN = 0x30,         /* agent -> node, start a training job */
+  TN_LINK_MSG_UPDATE_CHUNK = 0x31,  /* response to UPDATE_READ */
+  TN_LINK_MSG_TRAIN_TAIL = 0x32,    /* agent -> node, global tail bytes */
+  TN_LINK_MSG_TRAIN_STATUS = 0x33,  /* agent -> node, job progress */
+  TN_LINK_MSG_TRAIN_STATUS_REPLY = 0x34, /* response to TRAIN_STATUS */
+  TN_LINK_MSG_UPDATE_READ = 0x35,        /* agent -> node, read update bytes */
+  TN_LINK_MSG_TRAIN_CANCEL = 0x36,       /* agent -> node, stop a job */
+  TN_LINK_MSG_INFER_REQUEST = 0x40,      /* agent -> node request */
+  TN_LINK_MSG_INFER_RESULT = 0x41,       /* response to INFER_REQUEST */
+  TN_LINK_MSG_KEY_INFO = 0x50,           /* agent -> node, node public key */
+  TN_LINK_MSG_KEY_INFO_REPLY = 0x51,     /* response to KEY_INFO */
+  TN_LINK_MSG_SET_GATEWAY_KEY = 0x52     /* agent -> node, telemetry key */
 } tn_link_msg_type;
 
 /* Returns "HELLO", "PONG", ... or "UNKNOWN". Never NULL. */
@@ -454,8 +461,8 @@ tn_status tn_link_train_encode(const tn_link_train* m, uint8_t* out, size_t cap,
 tn_status tn_link_train_decode(const uint8_t* payload, size_t size,
                                tn_link_train* m);
 
-/* UPDATE_CHUNK (node -> agent). 14 + data_len bytes, data_len 1..1010,
- * offset + data_len <= total_size. */
+/* UPDATE_CHUNK (node -> agent, the response to UPDATE_READ). 14 +
+ * data_len bytes, data_len 1..1010, offset + data_len <= total_size. */
 typedef struct tn_link_update_chunk {
   uint32_t job_id;
   uint32_t total_size; /* bytes of the whole update */
@@ -623,6 +630,139 @@ tn_status tn_link_set_model_key_encode(const tn_link_set_model_key* m,
                                        size_t* out_len);
 tn_status tn_link_set_model_key_decode(const uint8_t* payload, size_t size,
                                        tn_link_set_model_key* m);
+
+/* ------------------------------------------------------------------------ */
+/* Training jobs (docs/formats/link-protocol.md, "Training")                 */
+/*                                                                           */
+/* TRAIN carries a job's parameters (tn_link_train_params in its params      */
+/* field); the agent then sends the round's global tail (a TNTL, docs/       */
+/* formats/update.md) with TRAIN_TAIL chunks, polls TRAIN_STATUS while the   */
+/* node trains, reads the finished update (a TNUP) with UPDATE_READ, each    */
+/* answered by an UPDATE_CHUNK, and may stop the job with TRAIN_CANCEL.      */
+/* Nodes that advertise TN_LINK_CAP_TRAIN serve all of them.                 */
+/* ------------------------------------------------------------------------ */
+
+/* Round kinds in TRAIN parameters (values of the API's RoundKind). */
+#define TN_LINK_TRAIN_FEDERATED 1u
+#define TN_LINK_TRAIN_LATENT_REPLAY 2u
+
+/* Job states in TRAIN_STATUS_REPLY. Values are stable. */
+#define TN_LINK_TRAIN_IDLE 0u      /* no job */
+#define TN_LINK_TRAIN_RECEIVING 1u /* TRAIN accepted, tail bytes arriving */
+#define TN_LINK_TRAIN_RUNNING 2u   /* training */
+#define TN_LINK_TRAIN_DONE 3u      /* the update is ready for UPDATE_READ */
+#define TN_LINK_TRAIN_FAILED 4u    /* stopped; status says why */
+#define TN_LINK_TRAIN_CANCELLED 5u /* stopped by TRAIN_CANCEL */
+
+/* Returns "idle", "receiving", "running", "done", "failed", "cancelled" or
+ * "unknown". Never NULL. */
+const char* tn_link_train_state_str(uint8_t state);
+
+/* The params of TRAIN, version 1: 152 bytes. Rules: kind is FEDERATED or
+ * LATENT_REPLAY; replay_bits is 0 for FEDERATED and 7 or 8 with
+ * replay_samples >= 1 for LATENT_REPLAY (replay_samples 0 otherwise);
+ * tail_size > 0; local_epochs and batch_size >= 1; learning_rate finite and
+ * > 0; momentum in [0, 1); weight_decay, prox_mu and clip_norm finite and
+ * >= 0; top_k_ratio in [0, 1]. */
+#define TN_LINK_TRAIN_PARAMS_SIZE 152u
+typedef struct tn_link_train_params {
+  uint8_t kind;        /* TN_LINK_TRAIN_* */
+  uint8_t replay_bits; /* 7 or 8 (latent replay), else 0 */
+  uint8_t round_binding[TN_LINK_SHA256_SIZE]; /* SHA-256 of the round id */
+  uint8_t frozen_sha256[TN_LINK_SHA256_SIZE]; /* the model must have it */
+  uint8_t tail_sha256[TN_LINK_SHA256_SIZE];   /* of the whole TNTL */
+  uint32_t tail_size;                         /* bytes of the TNTL */
+  uint64_t seed;                              /* sampling and shuffling */
+  uint32_t attempt;                           /* TrainOrder.attempt */
+  uint16_t local_epochs;
+  uint16_t batch_size;
+  uint32_t replay_samples; /* replay buffer slots */
+  float learning_rate;
+  float momentum;
+  float weight_decay;
+  float prox_mu; /* FedProx proximal weight; 0: plain FedAvg training */
+  float clip_norm;
+  float top_k_ratio;
+} tn_link_train_params;
+tn_status tn_link_train_params_encode(const tn_link_train_params* m,
+                                      uint8_t* out, size_t cap,
+                                      size_t* out_len);
+tn_status tn_link_train_params_decode(const uint8_t* payload, size_t size,
+                                      tn_link_train_params* m);
+
+/* TRAIN_TAIL (agent -> node). 10 + data_len bytes, data_len 1..1014,
+ * offset + data_len <= 2^32. */
+typedef struct tn_link_train_tail {
+  uint32_t job_id;
+  uint32_t offset; /* byte offset in the TNTL */
+  uint16_t data_len;
+  const uint8_t* data; /* borrowed */
+} tn_link_train_tail;
+tn_status tn_link_train_tail_encode(const tn_link_train_tail* m, uint8_t* out,
+                                    size_t cap, size_t* out_len);
+tn_status tn_link_train_tail_decode(const uint8_t* payload, size_t size,
+                                    tn_link_train_tail* m);
+
+/* TRAIN_STATUS (agent -> node): 4 bytes, the job id asked about. Answered
+ * by TRAIN_STATUS_REPLY about the node's current job, whatever its id. */
+typedef struct tn_link_train_status {
+  uint32_t job_id;
+} tn_link_train_status;
+tn_status tn_link_train_status_encode(const tn_link_train_status* m,
+                                      uint8_t* out, size_t cap,
+                                      size_t* out_len);
+tn_status tn_link_train_status_decode(const uint8_t* payload, size_t size,
+                                      tn_link_train_status* m);
+
+/* TRAIN_STATUS_REPLY (node -> agent). 80 bytes. Rules: state is a
+ * TN_LINK_TRAIN_* value; status is 0 unless FAILED (then non-zero);
+ * job_id is 0 exactly when IDLE, when every other field is 0;
+ * tail_received <= tail_size; steps_done <= steps_total; update_size,
+ * update_sha256, samples and the four figures are 0 unless DONE; losses
+ * finite and >= 0, accuracies in [0, 1]. */
+#define TN_LINK_TRAIN_STATUS_REPLY_SIZE 80u
+typedef struct tn_link_train_status_reply {
+  uint32_t job_id;
+  uint8_t state;   /* TN_LINK_TRAIN_* */
+  uint16_t status; /* tn_status that failed the job */
+  uint32_t tail_received;
+  uint32_t tail_size;
+  uint32_t steps_done; /* units of work (samples processed) */
+  uint32_t steps_total;
+  uint32_t update_size;
+  uint8_t update_sha256[TN_LINK_SHA256_SIZE]; /* of the whole TNUP */
+  uint32_t samples;
+  float loss_before, loss_after, accuracy_before, accuracy_after;
+} tn_link_train_status_reply;
+tn_status tn_link_train_status_reply_encode(const tn_link_train_status_reply* m,
+                                            uint8_t* out, size_t cap,
+                                            size_t* out_len);
+tn_status tn_link_train_status_reply_decode(const uint8_t* payload, size_t size,
+                                            tn_link_train_status_reply* m);
+
+/* UPDATE_READ (agent -> node). 10 bytes; max_len 1..1010. Answered by
+ * UPDATE_CHUNK with the bytes at offset (at most max_len, fewer at the
+ * end), NACK TN_ERR_STATE when the job is not DONE, TN_ERR_NOT_FOUND for
+ * another job id, TN_ERR_ARG for an offset at or past the end. */
+typedef struct tn_link_update_read {
+  uint32_t job_id;
+  uint32_t offset;
+  uint16_t max_len;
+} tn_link_update_read;
+tn_status tn_link_update_read_encode(const tn_link_update_read* m, uint8_t* out,
+                                     size_t cap, size_t* out_len);
+tn_status tn_link_update_read_decode(const uint8_t* payload, size_t size,
+                                     tn_link_update_read* m);
+
+/* TRAIN_CANCEL (agent -> node): 4 bytes, the job id. */
+typedef struct tn_link_train_cancel {
+  uint32_t job_id;
+} tn_link_train_cancel;
+tn_status tn_link_train_cancel_encode(const tn_link_train_cancel* m,
+                                      uint8_t* out, size_t cap,
+                                      size_t* out_len);
+tn_status tn_link_train_cancel_decode(const uint8_t* payload, size_t size,
+                                      tn_link_train_cancel* m);
 
 #ifdef __cplusplus
 }

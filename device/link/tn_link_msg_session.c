@@ -38,6 +38,8 @@ const char* tn_link_msg_type_str(uint8_t type) {
       return "MODEL_STATUS";
     case TN_LINK_MSG_MODEL_STATUS_REPLY:
       return "MODEL_STATUS_REPLY";
+    case TN_LINK_MSG_MODEL_BEGIN_DELTA:
+      return "MODEL_BEGIN_DELTA";
     case TN_LINK_MSG_ACTIVATE:
       return "ACTIVATE";
     case TN_LINK_MSG_CONFIRM:
@@ -50,6 +52,16 @@ const char* tn_link_msg_type_str(uint8_t type) {
       return "TRAIN";
     case TN_LINK_MSG_UPDATE_CHUNK:
       return "UPDATE_CHUNK";
+    case TN_LINK_MSG_TRAIN_TAIL:
+      return "TRAIN_TAIL";
+    case TN_LINK_MSG_TRAIN_STATUS:
+      return "TRAIN_STATUS";
+    case TN_LINK_MSG_TRAIN_STATUS_REPLY:
+      return "TRAIN_STATUS_REPLY";
+    case TN_LINK_MSG_UPDATE_READ:
+      return "UPDATE_READ";
+    case TN_LINK_MSG_TRAIN_CANCEL:
+      return "TRAIN_CANCEL";
     case TN_LINK_MSG_INFER_REQUEST:
       return "INFER_REQUEST";
     case TN_LINK_MSG_INFER_RESULT:
@@ -82,6 +94,10 @@ uint8_t tn_link_reply_type(uint8_t request_type) {
       return TN_LINK_MSG_KEY_INFO_REPLY;
     case TN_LINK_MSG_MODEL_STATUS:
       return TN_LINK_MSG_MODEL_STATUS_REPLY;
+    case TN_LINK_MSG_TRAIN_STATUS:
+      return TN_LINK_MSG_TRAIN_STATUS_REPLY;
+    case TN_LINK_MSG_UPDATE_READ:
+      return TN_LINK_MSG_UPDATE_CHUNK;
     default:
       break;
   }

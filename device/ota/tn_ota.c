@@ -4,7 +4,11 @@
  * revert, confirm, rollback), the model-signing key and the status reports.
  * Every change is persisted through tn_ota_store_table /
  * tn_ota_store_transfer before the in-memory state adopts it, so memory
- * never runs ahead of storage (docs/formats/ota.md).
+ * never runs ahead of storage (docs/formats/ota.md). A delta transfer feeds
+ * its chunks to the delta decoder (tn_ota_delta.c), which writes the result
+ * into the target slot and reads the base from the running slot; its
+ * progress record holds the decoder's state at the last complete operation
+ * header, so a reset resumes it like a blob transfer.
  */
 #include <string.h>
 
@@ -38,25 +42,32 @@ static int on_trial(const tn_ota* ota) {
 
 /* ---- Transfer ------------------------------------------------------------ */
 
-static int same_artifact(const tn_ota_transfer* x,
-                         const tn_link_model_begin* m) {
-  return x->state != TN_OTA_TRANSFER_NONE &&
+static int same_artifact(const tn_ota_transfer* x, const tn_link_model_begin* m,
+                         uint8_t kind) {
+  return x->state != TN_OTA_TRANSFER_NONE && x->kind == kind &&
          memcmp(x->artifact_id, m->artifact_id, TN_OTA_ARTIFACT_ID_SIZE) == 0 &&
          x->total_size == m->total_size &&
          memcmp(x->sha256, m->sha256, TN_OTA_SHA256_SIZE) == 0 &&
          x->slot == m->target_slot;
 }
 
-tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m) {
+static tn_status begin(tn_ota* ota, const tn_link_model_begin* m,
+                       uint8_t kind) {
   if (ota == NULL || m == NULL) return TN_ERR_NULL;
   const tn_ota_flash* f = &ota->cfg.flash;
   if (m->target_slot >= f->slot_count) return fail(ota, TN_ERR_SLOT);
-  if (m->total_size == 0 || m->total_size > f->slot_size ||
-      (f->map == NULL && m->total_size > ota->cfg.blob_buffer_size)) {
+  if (kind == TN_OTA_KIND_DELTA) {
+    /* The result's size is checked when the delta header arrives. */
+    if (m->total_size < TN_OTA_DELTA_HEADER_SIZE ||
+        m->total_size / 2u > f->slot_size) {
+      return fail(ota, TN_ERR_OTA_SIZE);
+    }
+  } else if (m->total_size == 0 || m->total_size > f->slot_size ||
+             (f->map == NULL && m->total_size > ota->cfg.blob_buffer_size)) {
     return fail(ota, TN_ERR_OTA_SIZE);
   }
   const tn_ota_transfer* x = &ota->transfer;
-  if (same_artifact(x, m)) {
+  if (same_artifact(x, m, kind)) {
     if (x->state == TN_OTA_TRANSFER_RECEIVING) return TN_OK; /* resume */
     if (holds_model(ota->table.slots[x->slot].state)) return TN_OK;
   }
@@ -64,6 +75,9 @@ tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m) {
   if (slot == ota->table.running ||
       (on_trial(ota) && slot == ota->table.previous)) {
     return fail(ota, TN_ERR_SLOT);
+  }
+  if (kind == TN_OTA_KIND_DELTA && ota->table.running == TN_OTA_NO_SLOT) {
+    return fail(ota, TN_ERR_OTA_BASE); /* nothing to apply it to */
   }
   /* The slot's old contents are given up before the first byte changes. */
   if (ota->table.slots[slot].state != TN_LINK_SLOT_EMPTY) {
@@ -82,11 +96,28 @@ tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m) {
   memcpy(nx.sha256, m->sha256, TN_OTA_SHA256_SIZE);
   nx.slot = slot;
   nx.committed = 0;
+  nx.kind = kind;
+  nx.base_slot = TN_OTA_NO_SLOT;
   tn_status st = tn_ota_store_transfer(ota, &nx);
   if (st != TN_OK) return fail(ota, st);
   ota->received = 0;
+  tn_ota_delta_decoder_init(&ota->delta);
+  ota->delta_base = TN_OTA_NO_SLOT;
   return TN_OK;
 }
+
+tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m) {
+  return begin(ota, m, TN_OTA_KIND_BLOB);
+}
+
+tn_status tn_ota_begin_delta(tn_ota* ota, const tn_link_model_begin* m) {
+  return begin(ota, m, TN_OTA_KIND_DELTA);
+}
+
+static tn_status refuse_blob(tn_ota* ota, tn_status reason);
+static tn_status check_signature(tn_ota* ota, const uint8_t digest[32],
+                                 const uint8_t sig[TN_OTA_DELTA_SIGNATURE_SIZE],
+                                 int* no_key);
 
 /* Erases every erase unit that starts in [start, end) of `slot`. */
 static tn_status erase_ahead(tn_ota* ota, uint8_t slot, uint32_t start,
@@ -103,6 +134,88 @@ static tn_status erase_ahead(tn_ota* ota, uint8_t slot, uint32_t start,
     unit += es;
   }
   return TN_OK;
+}
+
+/* ---- Delta transfers: the decoder's callbacks on the node --------------- */
+
+/* Checks a delta header before any byte of its result is written: the
+ * result fits, is the one MODEL_BEGIN_DELTA announced, is built for this
+ * target, and its base is the running blob; its signature is checked now
+ * when the node can (the result is verified in full at MODEL_COMMIT). */
+static tn_status node_on_header(void* ctx, const tn_ota_delta_header* h) {
+  tn_ota* ota = (tn_ota*)ctx;
+  const tn_ota_flash* f = &ota->cfg.flash;
+  if (h->result_size > f->slot_size ||
+      (f->map == NULL && h->result_size > ota->cfg.blob_buffer_size)) {
+    return TN_ERR_OTA_SIZE;
+  }
+  if (memcmp(h->result_sha256, ota->transfer.sha256, TN_OTA_SHA256_SIZE) != 0) {
+    return TN_ERR_OTA_DELTA; /* not the result MODEL_BEGIN_DELTA named */
+  }
+  if (h->target != (uint16_t)ota->cfg.target) return TN_ERR_BLOB_TARGET;
+  uint8_t base = ota->table.running;
+  if (base == TN_OTA_NO_SLOT || !holds_model(ota->table.slots[base].state)) {
+    return TN_ERR_OTA_BASE;
+  }
+  uint8_t digest[TN_BLOB_DIGEST_SIZE];
+  if (f->read(f->ctx, base, TN_BLOB_DIGEST_OFFSET, digest, sizeof(digest)) !=
+      TN_OK) {
+    return TN_ERR_STORAGE;
+  }
+  if (memcmp(digest, h->base_digest, sizeof(digest)) != 0) {
+    return TN_ERR_OTA_BASE;
+  }
+  if (h->flags & TN_OTA_DELTA_FLAG_SIGNED) {
+    int no_key = 0;
+    tn_status st =
+        check_signature(ota, h->result_digest, h->signature, &no_key);
+    /* Without a key or a crypto backend the check waits for MODEL_COMMIT,
+     * which refuses or keeps the transfer exactly as for a blob. */
+    if (st != TN_OK && !no_key && st != TN_ERR_UNSUPPORTED &&
+        st != TN_ERR_CRYPTO) {
+      return TN_ERR_BLOB_SIGNATURE;
+    }
+  } else if (!ota->cfg.accept_unsigned) {
+    return TN_ERR_BLOB_SIGNATURE;
+  }
+  ota->delta_base = base;
+  return TN_OK;
+}
+
+static tn_status node_read_base(void* ctx, uint32_t offset, uint8_t* buf,
+                                uint32_t len) {
+  tn_ota* ota = (tn_ota*)ctx;
+  const tn_ota_flash* f = &ota->cfg.flash;
+  if (ota->delta_base >= f->slot_count || offset > f->slot_size ||
+      len > f->slot_size - offset) {
+    return TN_ERR_STORAGE;
+  }
+  return f->read(f->ctx, ota->delta_base, offset, buf, len) == TN_OK
+             ? TN_OK
+             : TN_ERR_STORAGE;
+}
+
+static tn_status erase_ahead(tn_ota* ota, uint8_t slot, uint32_t start,
+                             uint32_t end);
+
+static tn_status node_write(void* ctx, uint32_t offset, const uint8_t* data,
+                            uint32_t len) {
+  tn_ota* ota = (tn_ota*)ctx;
+  const tn_ota_flash* f = &ota->cfg.flash;
+  uint8_t slot = ota->transfer.slot;
+  if (offset > f->slot_size || len > f->slot_size - offset) {
+    return TN_ERR_STORAGE;
+  }
+  tn_status st = erase_ahead(ota, slot, offset, offset + len);
+  if (st != TN_OK) return TN_ERR_STORAGE;
+  return f->write(f->ctx, slot, offset, data, len) == TN_OK ? TN_OK
+                                                            : TN_ERR_STORAGE;
+}
+
+/* Statuses that say nothing about the delta: the transfer is kept. */
+static int transient(tn_status st) {
+  return st == TN_ERR_STORAGE || st == TN_ERR_CRYPTO ||
+         st == TN_ERR_UNSUPPORTED;
 }
 
 tn_status tn_ota_chunk(tn_ota* ota, uint32_t offset, const uint8_t* data,
@@ -130,34 +243,67 @@ tn_status tn_ota_chunk(tn_ota* ota, uint32_t offset, const uint8_t* data,
   const tn_ota_flash* f = &ota->cfg.flash;
   uint32_t end = (uint32_t)end64;
   uint32_t start = ota->received;
-  st = erase_ahead(ota, x->slot, start, end);
-  if (st == TN_OK) {
-    st = f->write(f->ctx, x->slot, start, data + (start - offset),
-                  end - start) == TN_OK
-             ? TN_OK
-             : TN_ERR_STORAGE;
-  }
-  if (st != TN_OK) {
-    ++ota->stats.chunks_refused;
-    return fail(ota, st);
+  int is_delta = x->kind == TN_OTA_KIND_DELTA;
+  /* The decoder before this chunk: restored when it is not acknowledged,
+   * so that the retry decodes the same bytes again. */
+  tn_ota_delta_decoder saved = ota->delta;
+  uint8_t saved_base = ota->delta_base;
+  if (is_delta) {
+    tn_ota_delta_io io = {ota, f->slot_size, node_on_header, node_read_base,
+                          node_write};
+    st = tn_ota_delta_feed(&ota->delta, &io, data + (start - offset),
+                           end - start);
+    if (st == TN_OK && end == x->total_size) {
+      st = tn_ota_delta_done(&ota->delta); /* the last byte ends the result */
+    }
+    if (st != TN_OK) {
+      ota->delta = saved;
+      ota->delta_base = saved_base;
+      ++ota->stats.chunks_refused;
+      if (transient(st)) return fail(ota, st);
+      return refuse_blob(ota, st); /* a verdict against the delta */
+    }
+  } else {
+    st = erase_ahead(ota, x->slot, start, end);
+    if (st == TN_OK) {
+      st = f->write(f->ctx, x->slot, start, data + (start - offset),
+                    end - start) == TN_OK
+               ? TN_OK
+               : TN_ERR_STORAGE;
+    }
+    if (st != TN_OK) {
+      ++ota->stats.chunks_refused;
+      return fail(ota, st);
+    }
   }
   uint32_t before = ota->received;
   ota->received = end;
-  uint32_t unsaved = end - x->committed;
-  if (ota->cfg.progress_interval == 0 ||
-      unsaved >= ota->cfg.progress_interval || end == x->total_size) {
+  /* Progress is recorded at a point the decoder can resume from: before an
+   * operation header received only in part. */
+  uint32_t clean = is_delta ? end - ota->delta.hold_len : end;
+  uint32_t unsaved = clean - x->committed;
+  if (unsaved > 0 &&
+      (ota->cfg.progress_interval == 0 ||
+       unsaved >= ota->cfg.progress_interval || end == x->total_size)) {
     tn_ota_transfer nx = *x;
-    nx.committed = end;
+    nx.committed = clean;
+    if (is_delta) {
+      nx.delta = ota->delta.s;
+      nx.base_slot = ota->delta_base;
+    }
     st = tn_ota_store_transfer(ota, &nx);
     if (st != TN_OK) {
       /* Not acknowledged: the retry writes the same bytes again. */
       ota->received = before;
+      ota->delta = saved;
+      ota->delta_base = saved_base;
       ++ota->stats.chunks_refused;
       return fail(ota, st);
     }
   }
   ++ota->stats.chunks_written;
-  ota->stats.bytes_written += end - start;
+  ota->stats.bytes_written +=
+      is_delta ? ota->delta.s.written - saved.s.written : end - start;
   return TN_OK;
 }
 
@@ -229,6 +375,26 @@ static tn_status verify_signature(void* ctx, const uint8_t digest[32],
   return st;
 }
 
+/* The signature section payload `sig` over `digest` under the model key:
+ * the same checks the blob parser's hook makes (algorithm, reserved bytes,
+ * key id, ECDSA). *no_key is set when no model key is stored. */
+static tn_status check_signature(tn_ota* ota, const uint8_t digest[32],
+                                 const uint8_t sig[TN_OTA_DELTA_SIGNATURE_SIZE],
+                                 int* no_key) {
+  if (tn_load_u32le(sig) != 1u || tn_load_u32le(sig + 4) != 0) {
+    return TN_ERR_BLOB_SIGNATURE;
+  }
+  tn_blob_signature s;
+  s.algorithm = 1;
+  s.key_id = sig + 8;
+  s.r = sig + 16;
+  s.s = sig + 48;
+  verify_ctx v = {ota, 0};
+  tn_status st = verify_signature(&v, digest, &s);
+  *no_key = v.no_key;
+  return st;
+}
+
 /* Verdict against the received blob: FAILED with the reason, transfer
  * ended. */
 static tn_status refuse_blob(tn_ota* ota, tn_status reason) {
@@ -244,9 +410,12 @@ static tn_status refuse_blob(tn_ota* ota, tn_status reason) {
   none.generation = ota->transfer.generation;
   none.state = TN_OTA_TRANSFER_NONE;
   none.slot = TN_OTA_NO_SLOT;
+  none.base_slot = TN_OTA_NO_SLOT;
   st = tn_ota_store_transfer(ota, &none);
   if (st != TN_OK) return fail(ota, st);
   ota->received = 0;
+  tn_ota_delta_decoder_init(&ota->delta);
+  ota->delta_base = TN_OTA_NO_SLOT;
   ++ota->stats.commits_refused;
   return fail(ota, reason);
 }
@@ -265,15 +434,24 @@ tn_status tn_ota_commit(tn_ota* ota,
     return fail(ota, TN_ERR_NOT_FOUND);
   }
   if (ota->received < x->total_size) return fail(ota, TN_ERR_OTA_INCOMPLETE);
+  int is_delta = x->kind == TN_OTA_KIND_DELTA;
+  if (is_delta && tn_ota_delta_done(&ota->delta) != TN_OK) {
+    return refuse_blob(ota, TN_ERR_OTA_DELTA);
+  }
   tn_status st;
   if (x->committed < ota->received) {
     tn_ota_transfer nx = *x;
     nx.committed = ota->received;
+    if (is_delta) {
+      nx.delta = ota->delta.s;
+      nx.base_slot = ota->delta_base;
+    }
     st = tn_ota_store_transfer(ota, &nx);
     if (st != TN_OK) return fail(ota, st);
   }
   uint8_t slot = x->slot;
-  uint32_t size = x->total_size;
+  /* From here on a delta's result is verified exactly as a blob. */
+  uint32_t size = is_delta ? x->delta.result_size : x->total_size;
 
   uint8_t digest[TN_OTA_SHA256_SIZE];
   st = hash_slot(ota, slot, size, digest);
@@ -423,6 +601,7 @@ tn_status tn_ota_activate(tn_ota* ota, uint8_t slot) {
     none.generation = ota->transfer.generation;
     none.state = TN_OTA_TRANSFER_NONE;
     none.slot = TN_OTA_NO_SLOT;
+    none.base_slot = TN_OTA_NO_SLOT;
     (void)tn_ota_store_transfer(ota, &none);
   }
   return fail(ota, verdict);

@@ -124,6 +124,129 @@ typedef struct tn_ota_verifier {
 } tn_ota_verifier;
 
 /* ------------------------------------------------------------------------ */
+/* Deltas (docs/formats/ota.md, section 9)                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A delta rebuilds a result blob from the blob the node runs (its base):
+ * a 192-byte header naming base and result, then operations, each a 12-byte
+ * op header (kind u8, source u8, reserved u16, offset u32le, length u32le)
+ * that writes the next `length` bytes of the result:
+ *   COPY     from base region `source` at `offset` (no payload);
+ *   LITERAL  the `length` payload bytes that follow (source, offset 0);
+ *   PATCH    base region `source` at `offset` XOR a masked payload: per
+ *            group of 8 result bytes (fewer at the end) a mask byte whose
+ *            bit i says that a payload byte for group byte i follows (else
+ *            the base byte is kept).
+ * Base regions: TN_OTA_DELTA_HEAD is the base's bytes before its first
+ * section (header, section table, padding); i < section_count is section i
+ * of the base up to the next section's offset (or the base's total_size). */
+#define TN_OTA_DELTA_MAGIC 0x4C444E54u /* bytes "TNDL" read as u32 LE */
+#define TN_OTA_DELTA_VERSION 1u
+#define TN_OTA_DELTA_HEADER_SIZE 192u
+#define TN_OTA_DELTA_OP_SIZE 12u
+#define TN_OTA_DELTA_SIGNATURE_SIZE 80u /* the SIGNATURE section's payload */
+#define TN_OTA_DELTA_FLAG_SIGNED 0x1u   /* the result is signed */
+/* Offset of the result's SHA-256 in the header: what MODEL_BEGIN_DELTA
+ * carries as its sha256. */
+#define TN_OTA_DELTA_RESULT_SHA256_OFFSET 80u
+#define TN_OTA_DELTA_HEAD 0xFFu /* base region: before the first section */
+#define TN_OTA_DELTA_COPY 1u
+#define TN_OTA_DELTA_LITERAL 2u
+#define TN_OTA_DELTA_PATCH 3u
+
+/* The delta header. */
+typedef struct tn_ota_delta_header {
+  uint32_t result_size;      /* bytes of the result blob, >= 96 */
+  uint16_t target;           /* the result's target (tn_target) */
+  uint16_t flags;            /* TN_OTA_DELTA_FLAG_* */
+  uint8_t base_digest[32];   /* the base blob's digest (model-blob.md 6) */
+  uint8_t result_digest[32]; /* the result blob's digest */
+  uint8_t result_sha256[32]; /* SHA-256 of the result's bytes */
+  /* The result's SIGNATURE section payload when SIGNED, else zero. */
+  uint8_t signature[TN_OTA_DELTA_SIGNATURE_SIZE];
+} tn_ota_delta_header;
+
+/* Decodes and checks a delta header (the first TN_OTA_DELTA_HEADER_SIZE
+ * bytes of `data`): magic, version, header size, flags, a result of at
+ * least a blob header, a zero signature when unsigned. Pure; reads only
+ * `data`. Errors: TN_ERR_NULL, TN_ERR_OTA_DELTA. */
+tn_status tn_ota_delta_header_parse(const uint8_t* data, size_t size,
+                                    tn_ota_delta_header* h);
+
+/* The decoder's position in a delta: everything a resumed transfer needs
+ * besides the base and the bytes not yet received. */
+typedef struct tn_ota_delta_state {
+  uint32_t result_size; /* 0 until the header was accepted */
+  uint32_t written;     /* result bytes written */
+  uint8_t op;           /* operation in progress: 0, LITERAL or PATCH */
+  uint8_t mask;         /* PATCH: mask of the current group */
+  uint8_t bit;          /* PATCH: next group byte (0..7), 8: mask next */
+  uint32_t op_left;     /* result bytes the operation still writes */
+  uint32_t op_src;      /* base offset the PATCH reads next */
+} tn_ota_delta_state;
+
+/* A streaming delta decoder: the state plus an operation header or delta
+ * header received only in part (held here until complete). */
+typedef struct tn_ota_delta_decoder {
+  tn_ota_delta_state s;
+  uint16_t hold_len;
+  uint8_t hold[TN_OTA_DELTA_HEADER_SIZE];
+} tn_ota_delta_decoder;
+
+/* Where a decoder reads the base and writes the result. `base_size` bounds
+ * every base read. on_header may refuse a header (its status is returned by
+ * tn_ota_delta_feed). read_base / write return TN_OK or TN_ERR_STORAGE. */
+typedef struct tn_ota_delta_io {
+  void* ctx;
+  uint32_t base_size;
+  tn_status (*on_header)(void* ctx, const tn_ota_delta_header* h);
+  tn_status (*read_base)(void* ctx, uint32_t offset, uint8_t* buf,
+                         uint32_t len);
+  tn_status (*write)(void* ctx, uint32_t offset, const uint8_t* data,
+                     uint32_t len);
+} tn_ota_delta_io;
+
+/* Starts a decoder at the beginning of a delta. */
+void tn_ota_delta_decoder_init(tn_ota_delta_decoder* d);
+
+/* Consumes `len` delta bytes: result bytes are written in order, each
+ * exactly once from the decoder's position on, through io->write; base
+ * bytes are read through io->read_base (region bounds come from the base's
+ * own header and section table). Loops are bounded by len and the result
+ * size. Errors: TN_ERR_NULL, TN_ERR_OTA_DELTA (an operation that does not
+ * decode, names a missing base region or range, or runs past the result),
+ * on_header's refusals, TN_ERR_STORAGE (io). After an error the decoder is
+ * in an unspecified state: restore a copy taken before the call. */
+tn_status tn_ota_delta_feed(tn_ota_delta_decoder* d, const tn_ota_delta_io* io,
+                            const uint8_t* data, uint32_t len);
+
+/* TN_OK when the decoder stands at the end of a complete result (header
+ * accepted, no operation open or held, every result byte written), else
+ * TN_ERR_OTA_DELTA. */
+tn_status tn_ota_delta_done(const tn_ota_delta_decoder* d);
+
+/* Applies a whole delta in memory: `base` (base_size bytes) into `out`
+ * (cap bytes), *out_size = the result size. Checks the base digest
+ * (TN_ERR_OTA_BASE), the result size against cap (TN_ERR_BUFFER_TOO_SMALL),
+ * completeness (TN_ERR_OTA_DELTA) and the result's SHA-256
+ * (TN_ERR_BLOB_CHECKSUM). It does not verify the result blob. */
+tn_status tn_ota_delta_apply(const uint8_t* base, size_t base_size,
+                             const uint8_t* delta, size_t delta_size,
+                             uint8_t* out, size_t cap, size_t* out_size);
+
+/* Builds the delta that turns blob `base` into blob `result` (both must
+ * pass tn_blob_parse; the result should be signed already, since its
+ * signature is part of the delta). Each section of the result is matched
+ * with the base section of the same type (the head with the base's head)
+ * and sent as a COPY when equal, else as COPY of the common prefix and
+ * suffix around a PATCH (same sizes, when smaller) or a LITERAL; sections
+ * without a match are LITERAL. Deterministic. Errors: TN_ERR_NULL, the
+ * parser's statuses for either blob, TN_ERR_BUFFER_TOO_SMALL. */
+tn_status tn_ota_delta_build(const uint8_t* base, size_t base_size,
+                             const uint8_t* result, size_t result_size,
+                             uint8_t* out, size_t cap, size_t* out_len);
+
+/* ------------------------------------------------------------------------ */
 /* Configuration and state                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -193,6 +316,10 @@ typedef struct tn_ota_table {
 #define TN_OTA_TRANSFER_NONE TN_LINK_TRANSFER_NONE
 #define TN_OTA_TRANSFER_RECEIVING TN_LINK_TRANSFER_RECEIVING
 #define TN_OTA_TRANSFER_COMMITTED TN_LINK_TRANSFER_COMMITTED
+/* What a transfer carries: a whole blob (MODEL_BEGIN) or a delta against
+ * the running blob (MODEL_BEGIN_DELTA). */
+#define TN_OTA_KIND_BLOB 0u
+#define TN_OTA_KIND_DELTA 1u
 typedef struct tn_ota_transfer {
   uint32_t generation; /* private */
   uint8_t state;       /* TN_OTA_TRANSFER_* */
@@ -201,6 +328,12 @@ typedef struct tn_ota_transfer {
   uint8_t sha256[TN_OTA_SHA256_SIZE];
   uint8_t slot;
   uint32_t committed; /* bytes persisted as received */
+  uint8_t kind;       /* TN_OTA_KIND_* */
+  /* Delta transfers: the slot the delta reads its base from, set when its
+   * header was accepted (else TN_OTA_NO_SLOT), and the decoder's state at
+   * `committed` (all zero for blobs). */
+  uint8_t base_slot;
+  tn_ota_delta_state delta;
 } tn_ota_transfer;
 
 /* The trusted model-signing key (persisted). */
@@ -231,6 +364,10 @@ typedef struct tn_ota {
   tn_ota_table table;
   tn_ota_transfer transfer;
   uint32_t received; /* bytes of the transfer received (>= committed) */
+  /* Delta transfers: the decoder at `received` (may run ahead of the
+   * transfer record's state, like `received` of `committed`). */
+  tn_ota_delta_decoder delta;
+  uint8_t delta_base; /* the slot the delta reads, or TN_OTA_NO_SLOT */
   tn_ota_trust trust;
   uint8_t table_copy;    /* region (0: A, 1: B) holding the current table */
   uint8_t transfer_copy; /* same for the transfer record */
@@ -274,6 +411,15 @@ tn_status tn_ota_open(tn_ota* ota, const tn_ota_config* cfg);
  * blob buffer of an unmappable flash), storage errors. */
 tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m);
 
+/* MODEL_BEGIN_DELTA: as tn_ota_begin, for a delta of `m->total_size` bytes
+ * against the running blob; `m->sha256` is the SHA-256 of the RESULT blob.
+ * The chunks are decoded as they arrive and the result is written into the
+ * target slot (docs/formats/ota.md, section 9); MODEL_COMMIT verifies the
+ * result exactly as a whole blob. Errors: as tn_ota_begin, TN_ERR_OTA_BASE
+ * (no model runs), TN_ERR_OTA_SIZE (shorter than a delta header or longer
+ * than twice the slot). */
+tn_status tn_ota_begin_delta(tn_ota* ota, const tn_link_model_begin* m);
+
 /* Stores `len` bytes at `offset` of the artifact being received:
  *   - offset + len <= received: a repeat, acknowledged without a write;
  *   - offset <= received < offset + len: the bytes from `received` on are
@@ -282,7 +428,12 @@ tn_status tn_ota_begin(tn_ota* ota, const tn_link_model_begin* m);
  * Progress is persisted per cfg.progress_interval.
  * Errors: TN_ERR_NULL, TN_ERR_ARG (len 0), TN_ERR_STATE (no transfer is
  * receiving), TN_ERR_OTA_OFFSET (gap, or past total_size), TN_ERR_STORAGE
- * (flash or record write; the received offset is then unchanged). */
+ * (flash or record write; the received offset is then unchanged). A delta
+ * transfer decodes the bytes as they arrive; a delta that does not decode,
+ * whose base is not the running blob or whose header is refused ends the
+ * transfer with the slot FAILED and that status as the reason
+ * (TN_ERR_OTA_DELTA, TN_ERR_OTA_BASE, TN_ERR_OTA_SIZE, TN_ERR_BLOB_TARGET,
+ * TN_ERR_BLOB_SIGNATURE). */
 tn_status tn_ota_chunk(tn_ota* ota, uint32_t offset, const uint8_t* data,
                        uint32_t len);
 
@@ -363,7 +514,8 @@ void tn_ota_link_slots(const tn_ota* ota, tn_link_slot* slots,
  * the agent continues. */
 void tn_ota_status(const tn_ota* ota, tn_link_model_status_reply* out);
 
-/* 1 for the request types tn_ota_handle serves: MODEL_BEGIN, MODEL_CHUNK,
+/* 1 for the request types tn_ota_handle serves: MODEL_BEGIN,
+ * MODEL_BEGIN_DELTA, MODEL_CHUNK,
  * MODEL_COMMIT, MODEL_STATUS, ACTIVATE, CONFIRM, ROLLBACK, SET_MODEL_KEY. */
 int tn_ota_handles(uint8_t type);
 

@@ -58,6 +58,7 @@ static void clear_transfer(tn_ota_transfer* x) {
   x->generation = gen;
   x->state = TN_OTA_TRANSFER_NONE;
   x->slot = TN_OTA_NO_SLOT;
+  x->base_slot = TN_OTA_NO_SLOT;
 }
 
 static tn_status load_table(tn_ota* ota) {
@@ -76,6 +77,33 @@ static tn_status load_table(tn_ota* ota) {
   tn_ota_table_decode(body, count, &ota->table);
   ota->table.generation = gen;
   return tn_ota_table_check(&ota->table, count) ? TN_OK : TN_ERR_STORAGE;
+}
+
+/* The delta fields of a transfer record describe a decoder position the
+ * room could have reached (all zero for a blob transfer). */
+static int delta_record_ok(const tn_ota_transfer* x, const tn_ota_flash* f) {
+  const tn_ota_delta_state* d = &x->delta;
+  if (x->kind == TN_OTA_KIND_BLOB) {
+    return x->base_slot == TN_OTA_NO_SLOT && d->result_size == 0 &&
+           d->written == 0 && d->op == 0 && d->op_left == 0 && d->op_src == 0 &&
+           d->mask == 0 && d->bit == 0;
+  }
+  if (x->kind != TN_OTA_KIND_DELTA) return 0;
+  if (d->result_size == 0) {
+    /* Header not accepted yet: nothing decoded. */
+    return x->committed == 0 && x->base_slot == TN_OTA_NO_SLOT &&
+           d->written == 0 && d->op == 0 && d->op_left == 0;
+  }
+  if (x->base_slot >= f->slot_count || x->base_slot == x->slot ||
+      x->committed < TN_OTA_DELTA_HEADER_SIZE ||
+      d->result_size > f->slot_size || d->written > d->result_size ||
+      d->op_left > d->result_size - d->written || d->bit > 8) {
+    return 0;
+  }
+  if (d->op == 0) return d->op_left == 0;
+  if (d->op == TN_OTA_DELTA_LITERAL) return d->op_left > 0;
+  return d->op == TN_OTA_DELTA_PATCH && d->op_left > 0 &&
+         d->op_src <= f->slot_size;
 }
 
 static tn_status load_transfer(tn_ota* ota) {
@@ -104,7 +132,7 @@ static tn_status load_transfer(tn_ota* ota) {
        x->committed != x->total_size)) {
     return TN_ERR_STORAGE;
   }
-  return TN_OK;
+  return delta_record_ok(x, &ota->cfg.flash) ? TN_OK : TN_ERR_STORAGE;
 }
 
 static tn_status load_key(tn_ota* ota) {
@@ -191,5 +219,9 @@ tn_status tn_ota_open(tn_ota* ota, const tn_ota_config* cfg) {
   ota->received = ota->transfer.state == TN_OTA_TRANSFER_RECEIVING
                       ? ota->transfer.committed
                       : 0;
+  /* A delta resumes at its persisted decoder position. */
+  tn_ota_delta_decoder_init(&ota->delta);
+  ota->delta.s = ota->transfer.delta;
+  ota->delta_base = ota->transfer.base_slot;
   return TN_OK;
 }

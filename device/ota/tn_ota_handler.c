@@ -1,9 +1,10 @@
 /*
  * The OTA room on the node link: decodes the payload of each model update
- * request (MODEL_BEGIN, MODEL_CHUNK, MODEL_COMMIT, MODEL_STATUS, ACTIVATE,
- * CONFIRM, ROLLBACK, SET_MODEL_KEY), runs the operation and says how to
- * answer: ACK, the MODEL_STATUS_REPLY payload, or the NACK status. Framing,
- * sequence numbers and the duplicate-request cache stay with the caller.
+ * request (MODEL_BEGIN, MODEL_BEGIN_DELTA, MODEL_CHUNK, MODEL_COMMIT,
+ * MODEL_STATUS, ACTIVATE, CONFIRM, ROLLBACK, SET_MODEL_KEY), runs the operation
+ * and says how to answer: ACK, the MODEL_STATUS_REPLY payload, or the NACK
+ * status. Framing, sequence numbers and the duplicate-request cache stay with
+ * the caller.
  */
 #include <string.h>
 
@@ -12,6 +13,7 @@
 int tn_ota_handles(uint8_t type) {
   switch (type) {
     case TN_LINK_MSG_MODEL_BEGIN:
+    case TN_LINK_MSG_MODEL_BEGIN_DELTA:
     case TN_LINK_MSG_MODEL_CHUNK:
     case TN_LINK_MSG_MODEL_COMMIT:
     case TN_LINK_MSG_MODEL_STATUS:
@@ -41,6 +43,13 @@ tn_status tn_ota_handle(tn_ota* ota, uint8_t type, const uint8_t* payload,
         return TN_ERR_MSG_MALFORMED;
       }
       return tn_ota_begin(ota, &m);
+    }
+    case TN_LINK_MSG_MODEL_BEGIN_DELTA: {
+      tn_link_model_begin m;
+      if (tn_link_model_begin_decode(payload, size, &m) != TN_OK) {
+        return TN_ERR_MSG_MALFORMED;
+      }
+      return tn_ota_begin_delta(ota, &m);
     }
     case TN_LINK_MSG_MODEL_CHUNK: {
       tn_link_model_chunk m;

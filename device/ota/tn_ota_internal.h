@@ -22,7 +22,8 @@
 #define TN_OTA_TABLE_FIXED 7u       /* floor, running, previous, count */
 #define TN_OTA_TABLE_BODY(n) \
   (TN_OTA_TABLE_FIXED + TN_OTA_SLOT_RECORD_SIZE * (n))
-#define TN_OTA_TRANSFER_BODY 58u /* state, id, size, sha, slot, committed */
+/* state, id, size, sha, slot, committed; kind, base slot, delta state */
+#define TN_OTA_TRANSFER_BODY 79u
 #define TN_OTA_KEY_BODY TN_OTA_PUBLIC_KEY_SIZE
 
 /* Names and magic of one double-buffered record. */

@@ -194,6 +194,15 @@ void tn_ota_transfer_encode(const tn_ota_transfer* x, uint8_t* body) {
   memcpy(body + 21, x->sha256, TN_OTA_SHA256_SIZE);
   body[53] = x->slot;
   tn_store_u32le(body + 54, x->committed);
+  body[58] = x->kind;
+  body[59] = x->base_slot;
+  tn_store_u32le(body + 60, x->delta.result_size);
+  tn_store_u32le(body + 64, x->delta.written);
+  body[68] = x->delta.op;
+  tn_store_u32le(body + 69, x->delta.op_left);
+  tn_store_u32le(body + 73, x->delta.op_src);
+  body[77] = x->delta.mask;
+  body[78] = x->delta.bit;
 }
 
 void tn_ota_transfer_decode(const uint8_t* body, tn_ota_transfer* x) {
@@ -203,6 +212,15 @@ void tn_ota_transfer_decode(const uint8_t* body, tn_ota_transfer* x) {
   memcpy(x->sha256, body + 21, TN_OTA_SHA256_SIZE);
   x->slot = body[53];
   x->committed = tn_load_u32le(body + 54);
+  x->kind = body[58];
+  x->base_slot = body[59];
+  x->delta.result_size = tn_load_u32le(body + 60);
+  x->delta.written = tn_load_u32le(body + 64);
+  x->delta.op = body[68];
+  x->delta.op_left = tn_load_u32le(body + 69);
+  x->delta.op_src = tn_load_u32le(body + 73);
+  x->delta.mask = body[77];
+  x->delta.bit = body[78];
 }
 
 /* ---- Store helpers ------------------------------------------------------- */

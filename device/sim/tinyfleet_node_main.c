@@ -6,7 +6,10 @@
  * a crypto port it also serves the telemetry key agreement and sends a
  * sealed telemetry record per interval once a gateway key is set. It takes
  * model updates into two slots kept as files in the state directory
- * (slot0.bin, slot1.bin). This file is the only POSIX code of the virtual
+ * (slot0.bin, slot1.bin). Given a data shard (--shard FILE --user N, a
+ * feature data set and one of its users) it trains the model of its running
+ * slot when its agent sends a training job. This file is the only POSIX
+ * code of the virtual
  * node: it parses the flags, provides entropy, the monotonic clock, the
  * byte transport and the memory for model updates, and wires them to
  * tn_sim.
@@ -41,6 +44,12 @@
 /* Arena for the self-test of an activated model (a model needing more is
  * refused at MODEL_COMMIT). */
 #define MODEL_ARENA_BYTES (4u * 1024u * 1024u)
+/* Training: the job's workspace, the largest global tail, the error
+ * feedback of sparse updates, and records per user. */
+#define TRAIN_WORKSPACE_BYTES (8u * 1024u * 1024u)
+#define TRAIN_TAIL_BYTES (1024u * 1024u)
+#define TRAIN_RESIDUAL_FLOATS (256u * 1024u)
+#define SHARD_MAX_RECORDS 65536u
 
 static volatile sig_atomic_t g_stop = 0;
 
@@ -56,6 +65,7 @@ static void usage(FILE* out) {
           "                      [--telemetry-interval-ms N]\n"
           "                      [--slot-size BYTES]\n"
           "                      [--accept-unsigned-models]\n"
+          "                      [--shard FILE.tnfs --user N]\n"
           "                      (--stdio | --listen HOST:PORT)\n"
           "\n"
           "  --state-dir DIR      identity and slot state; created on first "
@@ -76,6 +86,12 @@ static void usage(FILE* out) {
           "without a\n"
           "                       signature (signed ones are still "
           "verified)\n"
+          "  --shard FILE --user N\n"
+          "                       local data for training jobs: the records "
+          "of user N\n"
+          "                       (split \"users\") of a feature data set; "
+          "every 4th is\n"
+          "                       held out for evaluation\n"
           "  --stdio              speak the link on stdin/stdout\n"
           "  --listen HOST:PORT   speak the link over TCP, one connection at a "
           "time;\n"
@@ -153,7 +169,7 @@ static int serve(tn_sim_node* node, tn_link_decoder* dec, int in_fd,
   while (!g_stop) {
     if (poll_node(node, out_fd) != 0) return -1;
     struct pollfd pfd = {in_fd, POLLIN, 0};
-    int ready = poll(&pfd, 1, TICK_MS);
+    int ready = poll(&pfd, 1, tn_sim_node_busy(node) ? 0 : TICK_MS);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) {
       fprintf(stderr, "tinyfleet-node: poll: %s\n", strerror(errno));
@@ -175,6 +191,24 @@ static int serve(tn_sim_node* node, tn_link_decoder* dec, int in_fd,
     }
   }
   return -1;
+}
+
+/* Reads a whole file into a new heap buffer (*size bytes); NULL on
+ * failure. */
+static uint8_t* read_whole_file(const char* path, size_t* size) {
+  FILE* f = fopen(path, "rb");
+  if (f == NULL) return NULL;
+  uint8_t* buf = NULL;
+  long n = -1;
+  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+  if (n > 0 && fseek(f, 0, SEEK_SET) == 0) buf = (uint8_t*)malloc((size_t)n);
+  if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *size = buf != NULL ? (size_t)n : 0;
+  return buf;
 }
 
 /* Parses a decimal count in [lo, hi]; returns 0 on success. */
@@ -295,6 +329,8 @@ int main(int argc, char** argv) {
   const char* listen_arg = NULL;
   const char* interval_arg = NULL;
   const char* slot_size_arg = NULL;
+  const char* shard_path = NULL;
+  const char* user_arg = NULL;
   int use_stdio = 0;
   int accept_unsigned = 0;
 
@@ -312,7 +348,8 @@ int main(int argc, char** argv) {
                strcmp(a, "--listen") == 0 ||
                strcmp(a, "--firmware-version") == 0 ||
                strcmp(a, "--telemetry-interval-ms") == 0 ||
-               strcmp(a, "--slot-size") == 0) {
+               strcmp(a, "--slot-size") == 0 || strcmp(a, "--shard") == 0 ||
+               strcmp(a, "--user") == 0) {
       if (!has_value) {
         fprintf(stderr, "tinyfleet-node: %s needs a value\n", a);
         return EXIT_USAGE;
@@ -328,6 +365,10 @@ int main(int argc, char** argv) {
         interval_arg = v;
       } else if (strcmp(a, "--slot-size") == 0) {
         slot_size_arg = v;
+      } else if (strcmp(a, "--shard") == 0) {
+        shard_path = v;
+      } else if (strcmp(a, "--user") == 0) {
+        user_arg = v;
       } else {
         firmware_version = v;
       }
@@ -403,6 +444,14 @@ int main(int argc, char** argv) {
             SLOT_SIZE_MIN, SLOT_SIZE_MAX, slot_size_arg);
     return EXIT_USAGE;
   }
+  uint32_t user = 0;
+  if ((shard_path == NULL) != (user_arg == NULL) ||
+      (user_arg != NULL && parse_u32(user_arg, 1, 65535, &user) != 0)) {
+    fprintf(stderr,
+            "tinyfleet-node: --shard and --user go together; --user wants "
+            "1..65535\n");
+    return EXIT_USAGE;
+  }
   if (ensure_dir(state_dir) != 0) return 1;
 
   static tn_sim_file_storage files;
@@ -437,6 +486,52 @@ int main(int argc, char** argv) {
   cfg.ota.arena = arena;
   cfg.ota.arena_size = (uint32_t)sizeof(arena);
   cfg.ota.accept_unsigned = (uint8_t)accept_unsigned;
+  /* Training: the shard stays in memory for the node's lifetime. */
+  static tn_fset_view shard_set;
+  static tn_adapt_shard shard;
+  static uint32_t shard_index[SHARD_MAX_RECORDS];
+  static tn_adapt_data shard_data;
+  static uint64_t train_arena[MODEL_ARENA_BYTES / sizeof(uint64_t)];
+  static uint64_t train_workspace[TRAIN_WORKSPACE_BYTES / sizeof(uint64_t)];
+  static uint8_t train_tail[TRAIN_TAIL_BYTES];
+  static float train_residual[TRAIN_RESIDUAL_FLOATS];
+  uint8_t* shard_bytes = NULL;
+  uint8_t* train_blob = NULL;
+  if (shard_path != NULL) {
+    size_t shard_size = 0;
+    shard_bytes = read_whole_file(shard_path, &shard_size);
+    tn_status sst = shard_bytes == NULL
+                        ? TN_ERR_STORAGE
+                        : tn_fset_open(shard_bytes, shard_size, &shard_set);
+    if (sst == TN_OK) {
+      sst = tn_adapt_shard_init(&shard, &shard_set, user, 4, shard_index,
+                                SHARD_MAX_RECORDS);
+    }
+    train_blob = (uint8_t*)malloc(slot_size);
+    if (sst != TN_OK || train_blob == NULL) {
+      fprintf(stderr, "tinyfleet-node: --shard %s --user %lu: %s\n", shard_path,
+              (unsigned long)user,
+              tn_status_str(sst != TN_OK ? sst : TN_ERR_MEMORY_BUDGET));
+      return 1;
+    }
+    shard_data = tn_adapt_shard_data(&shard);
+    cfg.train.data = &shard_data;
+    cfg.train.blob_buffer = train_blob;
+    cfg.train.blob_buffer_size = slot_size;
+    cfg.train.arena = train_arena;
+    cfg.train.arena_size = (uint32_t)sizeof(train_arena);
+    cfg.train.workspace = train_workspace;
+    cfg.train.workspace_size = sizeof(train_workspace);
+    cfg.train.tail_buffer = train_tail;
+    cfg.train.tail_buffer_size = (uint32_t)sizeof(train_tail);
+    cfg.train.residual = train_residual;
+    cfg.train.residual_capacity = TRAIN_RESIDUAL_FLOATS;
+    fprintf(stderr,
+            "tinyfleet-node: shard %s user %lu: %lu train, %lu held-out "
+            "samples\n",
+            shard_path, (unsigned long)user, (unsigned long)shard.train_count,
+            (unsigned long)shard.heldout_count);
+  }
   static tn_sim_node node;
   tn_status st = tn_sim_node_open(&node, &cfg);
   if (st != TN_OK) {

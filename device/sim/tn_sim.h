@@ -14,6 +14,10 @@
  * advertises TN_LINK_CAP_MODEL_UPDATE, and its HELLO reply and telemetry
  * report the OTA room's slot table (the running model's id and version).
  *
+ * A node configured with a data shard (tn_sim_config.train) and model
+ * updates trains the model of its running slot on request (device/adapt)
+ * and advertises TN_LINK_CAP_TRAIN.
+ *
  * A node configured with TN_LINK_CAP_TELEMETRY also takes part in the
  * telemetry key agreement (KEY_INFO, SET_GATEWAY_KEY) and, once a gateway
  * key is set, sends a sealed TELEMETRY record per reporting interval: the
@@ -34,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapt/tn_adapt.h"
 #include "base/tn_base.h"
 #include "base/tn_rng.h"
 #include "link/tn_link.h"
@@ -116,6 +121,47 @@ tn_sim_storage tn_sim_mem_storage_interface(tn_sim_mem_storage* mem);
 /* Largest sealed record the node produces. */
 #define TN_SIM_SEALED_MAX TN_SEAL_SEALED_SIZE(TN_TELEMETRY_RECORD_MAX)
 
+/* Local training (TN_LINK_CAP_TRAIN, device/adapt). The node trains the
+ * model in its running slot on `data` (its local shard) when the agent sends
+ * a job (TRAIN, TRAIN_TAIL, TRAIN_STATUS, UPDATE_READ, TRAIN_CANCEL); the
+ * job advances by `slice` units of work per tn_sim_node_poll call, so the
+ * node keeps answering its link while it trains. Jobs live in RAM: a reset
+ * forgets them (the agent starts the job again; the same seed gives the
+ * same update). All buffers are borrowed and must outlive the node; arena
+ * and workspace are 8-byte aligned. */
+#define TN_SIM_DEFAULT_TRAIN_SLICE 4u
+typedef struct tn_sim_train_config {
+  const tn_adapt_data* data; /* NULL (default): the node does not train */
+  uint8_t* blob_buffer;      /* a copy of the running blob */
+  uint32_t blob_buffer_size;
+  void* arena; /* the training model's arena */
+  uint32_t arena_size;
+  void* workspace; /* tn_adapt_job workspace */
+  size_t workspace_size;
+  uint8_t* tail_buffer; /* the received TNTL */
+  uint32_t tail_buffer_size;
+  float* residual; /* error feedback of sparse updates */
+  uint32_t residual_capacity;
+  uint32_t slice; /* work units per poll. Default (0): 4 */
+} tn_sim_train_config;
+
+/* The node's training job as TRAIN_STATUS reports it. Private. */
+typedef struct tn_sim_training {
+  uint32_t job_id; /* 0: none */
+  uint8_t state;   /* TN_LINK_TRAIN_* */
+  uint16_t status;
+  tn_link_train_params params;
+  uint32_t tail_received;
+  uint8_t model_loaded; /* blob, model and frozen describe the running slot */
+  uint8_t model_slot;
+  uint32_t model_version;
+  uint8_t model_id[TN_LINK_MODEL_ID_SIZE];
+  tn_blob blob;
+  tn_model model;
+  uint8_t frozen[TN_ADAPT_HASH_SIZE];
+  tn_adapt_job job;
+} tn_sim_training;
+
 /* Fills `out` (16 bytes) with unpredictable bytes; TN_OK or an error. */
 typedef tn_status (*tn_sim_entropy_fn)(void* ctx, uint8_t* out, size_t len);
 
@@ -148,6 +194,10 @@ typedef struct tn_sim_config {
    * node's own) and advertises TN_LINK_CAP_MODEL_UPDATE. Buffers and flash
    * are borrowed and must outlive the node. */
   tn_ota_config ota;
+  /* Local training. Default (train.data NULL): none. Requires model updates
+   * (the running slot is the model trained); the node then advertises
+   * TN_LINK_CAP_TRAIN. */
+  tn_sim_train_config train;
 } tn_sim_config;
 
 /* Sets every field to its default (storage, entropy and the OTA slot flash
@@ -190,6 +240,11 @@ typedef struct tn_sim_node {
   /* Model updates; used only when `ota_enabled` is 1. */
   uint8_t ota_enabled;
   tn_ota ota;
+
+  /* Local training; used only when `train_enabled` is 1. Private. */
+  uint8_t train_enabled;
+  tn_sim_train_config train_cfg;
+  tn_sim_training training;
 
   /* Sealed telemetry; used only when `telemetry` is 1. Private. */
   uint8_t telemetry; /* capabilities include TN_LINK_CAP_TELEMETRY */
@@ -242,8 +297,15 @@ void tn_sim_node_link_reset(tn_sim_node* node);
  * key cannot be stored); with model updates, MODEL_STATUS ->
  * MODEL_STATUS_REPLY and MODEL_BEGIN, MODEL_CHUNK, MODEL_COMMIT, ACTIVATE,
  * CONFIRM, ROLLBACK, SET_MODEL_KEY -> ACK or NACK with the status of
- * tn_ota_handle (docs/formats/ota.md); other known types -> NACK
- * TN_ERR_UNSUPPORTED;
+ * tn_ota_handle (docs/formats/ota.md); with training, TRAIN_STATUS ->
+ * TRAIN_STATUS_REPLY, UPDATE_READ -> UPDATE_CHUNK and TRAIN, TRAIN_TAIL,
+ * TRAIN_CANCEL -> ACK or NACK (TN_ERR_FROZEN_MISMATCH when the running model
+ * is not the one the job names, TN_ERR_NOT_FOUND without a running model or
+ * for another job, TN_ERR_OTA_OFFSET for a gap in the tail or a read past
+ * the update, TN_ERR_STATE when the job is not in the state the request
+ * needs, TN_ERR_MEMORY_BUDGET when it does not fit the node's buffers, or
+ * the status of tn_adapt_job_start once the tail is complete); other known
+ * types -> NACK TN_ERR_UNSUPPORTED;
  * unknown types -> NACK TN_ERR_MSG_TYPE; undecodable payloads -> NACK
  * TN_ERR_MSG_MALFORMED; a HELLO with another link version -> NACK
  * TN_ERR_PROTOCOL_VERSION. NACK and ACK follow the link's rule: only
@@ -268,7 +330,8 @@ tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
  *   - the record in flight was NACKed one interval ago: the same sealed
  *     record in a frame with a new sequence number.
  * Otherwise *frame_len is 0. The bytes live inside `node` until the next
- * poll. Every call first adds the synthetic inferences due up to now_ms
+ * poll. Every call first runs one slice of a running training job, then
+ * adds the synthetic inferences due up to now_ms
  * (at most TN_SIM_MAX_SYNTH_PER_POLL). A node without telemetry, or before
  * its key is set, returns nothing. Errors: TN_ERR_NULL, TN_ERR_ARG (time
  * going backwards), TN_ERR_INTERNAL (a frame did not encode: a bug). A
@@ -277,6 +340,10 @@ tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
  * the next poll. */
 tn_status tn_sim_node_poll(tn_sim_node* node, uint64_t now_ms,
                            const uint8_t** frame, size_t* frame_len);
+
+/* 1 while a training job runs: the host loop should poll again at once
+ * rather than wait for input. */
+int tn_sim_node_busy(const tn_sim_node* node);
 
 /* Sends `len` bytes to the peer; TN_OK or an error that stops receiving. */
 typedef tn_status (*tn_sim_write_fn)(void* ctx, const uint8_t* data,

@@ -207,6 +207,8 @@ tn_status tn_sim_node_open(tn_sim_node* node, const tn_sim_config* cfg) {
   if (st != TN_OK) return st;
   st = cfg->ota.flash.read != NULL ? open_ota(node, cfg) : load_slots(node);
   if (st != TN_OK) return st;
+  st = tn_sim_train_open(node, cfg);
+  if (st != TN_OK) return st;
   /* A slot table that breaks the protocol's rules is corrupt storage. */
   if (tn_link_hello_reply_encode(info, scratch, sizeof(scratch), &n) != TN_OK) {
     return TN_ERR_STORAGE;
@@ -235,7 +237,9 @@ static int is_response_type(uint8_t type) {
          type == TN_LINK_MSG_ACK || type == TN_LINK_MSG_NACK ||
          type == TN_LINK_MSG_INFER_RESULT ||
          type == TN_LINK_MSG_KEY_INFO_REPLY ||
-         type == TN_LINK_MSG_MODEL_STATUS_REPLY;
+         type == TN_LINK_MSG_MODEL_STATUS_REPLY ||
+         type == TN_LINK_MSG_TRAIN_STATUS_REPLY ||
+         type == TN_LINK_MSG_UPDATE_CHUNK;
 }
 
 /* KEY_INFO: the node's public key and the gateway key it holds. */
@@ -329,6 +333,9 @@ static tn_status execute(tn_sim_node* node, const tn_link_frame* req,
     return st;
   }
 
+  if (node->train_enabled && tn_sim_train_handles(req->type)) {
+    return tn_sim_train_handle(node, req, reply_type, reply, cap, reply_len);
+  }
   if (!tn_link_msg_type_known(req->type) || is_response_type(req->type)) {
     return TN_ERR_MSG_TYPE;
   }
@@ -359,7 +366,7 @@ tn_status tn_sim_node_handle(tn_sim_node* node, const tn_link_frame* frame,
   uint8_t* out = tn_link_responder_begin(&node->responder);
   ++node->stats.requests;
 
-  uint8_t reply[TN_LINK_MIN_PAYLOAD];
+  uint8_t reply[TN_LINK_MAX_PAYLOAD]; /* UPDATE_CHUNK may fill a frame */
   size_t reply_len = 0;
   uint8_t reply_type = 0;
   tn_status result =

@@ -201,6 +201,7 @@ tn_status tn_sim_node_poll(tn_sim_node* node, uint64_t now_ms,
   if (frame != NULL) *frame = NULL;
   if (frame_len != NULL) *frame_len = 0;
   if (node == NULL || frame == NULL || frame_len == NULL) return TN_ERR_NULL;
+  tn_sim_train_poll(node);
   if (!node->telemetry) return TN_OK;
   if (now_ms < node->clock_ms) return TN_ERR_ARG;
   node->clock_ms = now_ms;

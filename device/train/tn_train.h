@@ -556,6 +556,144 @@ tn_status tn_protos_calibrate(uint32_t n_neg, float* neg_scores, uint32_t n_pos,
 /* Bytes of caller memory the classifier occupies. */
 size_t tn_protos_memory(const tn_protos* p);
 
+/* ============================== few-shot enrolment and self-learning ==== */
+
+/* A node enrols a user's own keywords from k recordings each, decides on an
+ * open-set threshold for a target false-acceptance rate, pseudo-labels new
+ * unlabelled recordings by similarity to the enrolled prototypes, and
+ * fine-tunes its tail on them. Everything works on latents (the tail's
+ * input at the cut) and embeddings computed on the node; no recording
+ * leaves it. Prototype classes are the tail's output classes, so a
+ * pseudo-label is directly a training label. */
+
+/* Embedding of one tail input: runs the tail forward and copies the output
+ * of layer `layer` (< num_layers; e.g. num_layers - 2, the pooled features
+ * before the classifier) into out. *dim (may be NULL) receives its element
+ * count. TN_ERR_BUFFER_TOO_SMALL when capacity is below it; TN_ERR_ARG for
+ * a layer whose output the next layer overwrites (a layer followed by an
+ * in-place ReLU: take the ReLU's output instead). The tail's saved
+ * activations are those of this forward afterwards. */
+tn_status tn_tail_embed(tn_tail* t, const float* input, uint32_t layer,
+                        float* out, uint32_t capacity, uint32_t* dim);
+
+/* Leave-one-out score of an enrolled example: the cosine between the
+ * example and its class prototype with the example itself taken out (the
+ * class sum minus the example's normalised embedding), i.e. the score the
+ * example would get as a query had it not been enrolled. REQUIRES: the
+ * example was added to class `label`. TN_ERR_STATE when the class holds
+ * fewer than two examples, TN_ERR_NUMERIC when the remaining sum is zero
+ * or the embedding has zero norm. */
+tn_status tn_protos_loo_score(const tn_protos* p, uint32_t label,
+                              const float* embedding, float* score);
+
+/* Outcome of an open-set calibration. */
+typedef struct tn_enroll_report {
+  float threshold; /* written to the classifier */
+  float far;       /* share of the negatives accepted at the threshold */
+  float tar;       /* share of the examples' leave-one-out scores accepted */
+  uint32_t n_neg;
+  uint32_t n_pos;
+} tn_enroll_report;
+
+/* Calibrates p->threshold for `target_far` (in [0, 1]) with
+ * tn_protos_calibrate: the negative scores are the best scores of the
+ * negative (unknown-word) embeddings `negatives` ([n_neg][dim]) against
+ * the enrolled prototypes; the positive scores, which only estimate the
+ * true-acceptance rate, are the leave-one-out scores of the enrolment
+ * examples `examples` ([n_examples][dim], labels[i] its class; classes with
+ * a single example are skipped). scratch holds n_neg + n_examples floats.
+ * On success p->threshold is set and *report (may be NULL) filled. */
+tn_status tn_enroll_calibrate(tn_protos* p, const float* examples,
+                              const uint32_t* labels, uint32_t n_examples,
+                              const float* negatives, uint32_t n_neg,
+                              float target_far, float* scratch,
+                              uint32_t scratch_count, tn_enroll_report* report);
+
+/* Pseudo-label of one embedding: the best-scoring class when its score is
+ * >= min_score AND it beats the runner-up class by >= min_margin (cosine
+ * units; a single enrolled class has no runner-up and passes the margin
+ * test); otherwise TN_PROTOS_UNKNOWN. Classes without examples take no
+ * part. *score and *margin (may be NULL) receive the best score and its
+ * lead over the runner-up (3, more than any cosine difference, when there
+ * is none). Ties go to the lowest class id and have margin 0.
+ * TN_ERR_STATE when no class has examples. */
+tn_status tn_protos_pseudo_label(const tn_protos* p, const float* embedding,
+                                 float min_score, float min_margin,
+                                 uint32_t* label, float* score, float* margin);
+
+/* Self-learning, step one: pseudo-labels `count` unlabelled tail inputs
+ * (`inputs`, [count][input elements]) by the embedding of tail layer
+ * `embed_layer` (as tn_tail_embed) against the enrolled prototypes p
+ * (built from embeddings of the same layer and tail parameters).
+ * labels[i] receives the pseudo-label or TN_PROTOS_UNKNOWN; *accepted (may
+ * be NULL) the number of labelled inputs. embed_scratch holds the
+ * embedding (embed_capacity >= p->dim, which must equal the layer's
+ * element count, else TN_ERR_ARG). */
+tn_status tn_selflearn_label(tn_tail* t, const tn_protos* p,
+                             uint32_t embed_layer, float min_score,
+                             float min_margin, const float* inputs,
+                             uint32_t count, uint32_t* labels,
+                             uint32_t* accepted, float* embed_scratch,
+                             uint32_t embed_capacity);
+
+/* Mini-batch fine-tuning of a bound tail on a labelled set of tail inputs,
+ * optionally mixed with latent replays (self-learning step two, and the
+ * latent-replay continual-learning loop).
+ *
+ * Each epoch visits every fresh sample whose label is not
+ * TN_PROTOS_UNKNOWN once, in a new random order (Fisher-Yates). A
+ * mini-batch has `batch` entries: r = tn_replay_batch_split(replay, batch,
+ * replay_num, replay_den) replay slots (none without a replay buffer) and
+ * up to batch - r fresh samples (the last batch of an epoch may be short),
+ * composed and shuffled by tn_replay_compose. Per batch: zero gradients,
+ * tn_tail_train_sample for each entry, one tn_tail_step with grad_scale
+ * = 1 / entries (cfg->sgd.grad_scale is ignored). Deterministic for a
+ * given rng state. */
+typedef struct tn_fit_config {
+  uint32_t epochs;     /* >= 1 */
+  uint32_t batch;      /* entries per mini-batch, >= 1; > replays */
+  uint32_t replay_num; /* replay share replay_num / replay_den of a batch */
+  uint32_t replay_den; /* >= 1 when a replay buffer is given */
+  tn_sgd_params sgd;   /* lr, momentum, weight decay, prox_mu */
+} tn_fit_config;
+
+/* A labelled set of tail inputs: samples [count][input elements]. */
+typedef struct tn_fit_data {
+  const float* samples;
+  const uint32_t* labels; /* < classes, or TN_PROTOS_UNKNOWN: skipped */
+  uint32_t count;
+} tn_fit_data;
+
+typedef struct tn_fit_stats {
+  uint32_t steps;   /* optimizer steps taken */
+  uint32_t fresh;   /* fresh samples used per epoch */
+  uint32_t replays; /* replay entries trained on, all epochs */
+  float first_loss; /* mean loss of the first epoch */
+  float last_loss;  /* mean loss of the last epoch */
+} tn_fit_stats;
+
+/* Caller memory for tn_tail_fit. */
+typedef struct tn_fit_work {
+  uint32_t* order;         /* fresh->count entries */
+  tn_batch_entry* entries; /* cfg->batch entries */
+  float* sample;           /* one tail input: the dequantized replay */
+} tn_fit_work;
+
+/* Runs cfg->epochs epochs. replay (may be NULL) supplies replays; when
+ * replay_f32 is non-NULL it holds the FULL-PRECISION values of the replay's
+ * slots ([capacity][sample_len] floats) and replays are read from it
+ * instead of being dequantized: the FP32 baseline with the very same slot
+ * choices. w0 is the FedProx anchor (NULL iff cfg->sgd.prox_mu == 0).
+ * Errors: TN_ERR_NULL, TN_ERR_STATE (tail not bound), TN_ERR_ARG (bad
+ * config, a label out of range, replay sample_len not the tail input's
+ * element count, no usable fresh sample), and any status of the training
+ * calls (then the tail holds the steps taken so far). */
+tn_status tn_tail_fit(tn_tail* t, const tn_fit_config* cfg,
+                      const tn_fit_data* fresh, tn_replay* replay,
+                      const float* replay_f32, tn_rng* rng,
+                      const tn_fit_work* work, const float* w0,
+                      tn_fit_stats* stats);
+
 #ifdef __cplusplus
 }
 #endif

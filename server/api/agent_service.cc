@@ -9,6 +9,7 @@
 
 #include "common/encoding.h"
 #include "common/log.h"
+#include "server/adapt/adapt.h"
 #include "server/api/status_map.h"
 #include "server/ota/artifact_store.h"
 #include "server/ota/rollout_engine.h"
@@ -340,6 +341,12 @@ class SessionReactor final
                                                    in_.update_progress());
         }
         return Status::Ok();
+      case v1::AgentMessage::kTrainProgress:
+        if (service_->options().rounds) {
+          service_->options().rounds->OnTrainProgress(identity_.device_id,
+                                                      in_.train_progress());
+        }
+        return Status::Ok();
       case v1::AgentMessage::kHello:
         return FailedPreconditionError("hello sent twice");
       case v1::AgentMessage::PAYLOAD_NOT_SET:
@@ -497,6 +504,72 @@ class FetchReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
 grpc::ServerWriteReactor<v1::ArtifactChunk>* AgentService::FetchArtifact(
     grpc::CallbackServerContext* ctx, const v1::FetchArtifactRequest* request) {
   return new FetchReactor(this, ctx, request);
+}
+
+namespace {
+
+// Receives an update chunk by chunk; each chunk is committed by the round
+// engine on the worker pool before the next one is read.
+class UploadReactor final : public grpc::ServerReadReactor<v1::UpdateChunk> {
+ public:
+  UploadReactor(AgentService* service, grpc::CallbackServerContext* ctx,
+                v1::UploadUpdateResponse* response)
+      : service_(service), response_(response) {
+    auto identity = IdentifyPeer(*ctx, service->options().insecure_identity);
+    if (!identity.ok()) {
+      Finish(ToGrpc(identity.status()));
+      return;
+    }
+    if (!service->options().rounds) {
+      Finish(ToGrpc(UnavailableError("this gateway runs no rounds")));
+      return;
+    }
+    device_id_ = identity->device_id;
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the agent closed its side
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (chunk_.data().size() > kMaxChunk) {
+      Finish(ToGrpc(InvalidArgumentError("chunks are at most 64 KiB")));
+      return;
+    }
+    boost::asio::post(*service_->pool(), [this] {
+      auto st = service_->options().rounds->ReceiveChunk(device_id_, chunk_);
+      if (!st.ok()) {
+        Finish(ToGrpc(st.status()));
+        return;
+      }
+      response_->set_committed_bytes(st->committed_bytes);
+      response_->set_accepted(st->accepted);
+      response_->set_reason(st->reason);
+      if (st->complete || !st->reason.empty()) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      StartRead(&chunk_);
+    });
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr size_t kMaxChunk = 64 * 1024;
+
+  AgentService* service_;
+  v1::UploadUpdateResponse* response_;
+  std::string device_id_;
+  v1::UpdateChunk chunk_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::UpdateChunk>* AgentService::UploadUpdate(
+    grpc::CallbackServerContext* ctx, v1::UploadUpdateResponse* response) {
+  return new UploadReactor(this, ctx, response);
 }
 
 }  // namespace tinyfleet::api

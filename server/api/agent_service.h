@@ -1,7 +1,6 @@
 // AgentService (agent API) on gRPC's callback API, so that ten thousand
 // concurrent sessions cost no threads: Enroll, and the bidirectional
-// Session. Artifact and update transfer answer UNIMPLEMENTED until the OTA
-// and adaptation rooms exist.
+// Session, artifact download and update upload.
 //
 // Work that may block (store writes, certificate signing) runs on the
 // injected worker pool, never on a gRPC reactor thread. Messages of one
@@ -22,6 +21,9 @@ namespace tinyfleet::ota {
 class ArtifactStore;
 class RolloutEngine;
 }  // namespace tinyfleet::ota
+namespace tinyfleet::adapt {
+class RoundEngine;
+}
 
 namespace tinyfleet::api {
 
@@ -45,6 +47,9 @@ struct AgentServiceOptions {
   ota::RolloutEngine* rollouts = nullptr;
   // Model-signing public key nodes verify blobs with (65 bytes).
   std::string model_signing_public_key;
+  // Where training progress and uploaded updates go; may be null
+  // (UploadUpdate then answers UNAVAILABLE). Must outlive the service.
+  adapt::RoundEngine* rounds = nullptr;
 };
 
 // The device identity of a session's peer, from its verified client
@@ -70,6 +75,15 @@ class AgentService final : public v1::AgentService::CallbackService {
   grpc::ServerWriteReactor<v1::ArtifactChunk>* FetchArtifact(
       grpc::CallbackServerContext* ctx,
       const v1::FetchArtifactRequest* request) override;
+  // Takes an update's chunks in order; each is committed before the next is
+  // read. The response carries the committed byte count (resume from it)
+  // and, once complete, whether the update was accepted. The stream ends
+  // early (OK) when the chunk leaves a gap or the round no longer takes
+  // updates; errors: NOT_FOUND, FAILED_PRECONDITION (stale attempt),
+  // INVALID_ARGUMENT (sizes).
+  grpc::ServerReadReactor<v1::UpdateChunk>* UploadUpdate(
+      grpc::CallbackServerContext* ctx,
+      v1::UploadUpdateResponse* response) override;
 
   fleet::Registry* registry() { return registry_; }
   boost::asio::thread_pool* pool() { return pool_; }

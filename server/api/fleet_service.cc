@@ -589,4 +589,55 @@ grpc::Status FleetService::AbortRollout(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+void FleetService::SetRounds(adapt::RoundEngine* rounds) { rounds_ = rounds; }
+
+#define TF_NEED_ROUNDS() \
+  if (!rounds_) return ToGrpc(UnimplementedError("rounds are off here"))
+
+grpc::Status FleetService::StartRound(grpc::ServerContext* ctx,
+                                      const v1::StartRoundRequest* req,
+                                      v1::Round* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROUNDS();
+  auto r = rounds_->StartRound(*req);
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::GetRound(grpc::ServerContext* ctx,
+                                    const v1::GetRoundRequest* req,
+                                    v1::Round* resp) {
+  TF_AUTHORIZE(kViewer);
+  TF_NEED_ROUNDS();
+  auto r = rounds_->Get(req->round_id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ListRounds(grpc::ServerContext* ctx,
+                                      const v1::ListRoundsRequest* req,
+                                      v1::ListRoundsResponse* resp) {
+  TF_AUTHORIZE(kViewer);
+  TF_NEED_ROUNDS();
+  std::string next;
+  auto list = rounds_->List(req->page_token(), req->page_size(), &next);
+  if (!list.ok()) return ToGrpc(list.status());
+  for (auto& r : *list) *resp->add_rounds() = std::move(r);
+  resp->set_next_page_token(next);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::CancelRound(grpc::ServerContext* ctx,
+                                       const v1::CancelRoundRequest* req,
+                                       v1::Round* resp) {
+  TF_AUTHORIZE(kOperator);
+  TF_NEED_ROUNDS();
+  auto r = rounds_->Cancel(req->round_id(), req->reason());
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = *r;
+  return grpc::Status::OK;
+}
+
 }  // namespace tinyfleet::api

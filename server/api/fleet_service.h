@@ -7,6 +7,7 @@
 #ifndef TINYFLEET_SERVER_API_FLEET_SERVICE_H_
 #define TINYFLEET_SERVER_API_FLEET_SERVICE_H_
 
+#include "server/adapt/adapt.h"
 #include "server/api/auth.h"
 #include "server/catalog/model_catalog.h"
 #include "server/events/event_bus.h"
@@ -30,6 +31,8 @@ class FleetService final : public v1::FleetService::Service {
   void SetCatalog(catalog::ModelCatalog* catalog,
                   std::filesystem::path datasets_dir);
   void SetRollouts(ota::RolloutEngine* rollouts);
+  // Round calls need this (may stay null: UNIMPLEMENTED).
+  void SetRounds(adapt::RoundEngine* rounds);
 
   grpc::Status UploadModel(grpc::ServerContext* ctx,
                            grpc::ServerReader<v1::UploadModelRequest>* reader,
@@ -61,6 +64,19 @@ class FleetService final : public v1::FleetService::Service {
   grpc::Status AbortRollout(grpc::ServerContext* ctx,
                             const v1::RolloutActionRequest* req,
                             v1::Rollout* resp) override;
+
+  grpc::Status StartRound(grpc::ServerContext* ctx,
+                          const v1::StartRoundRequest* req,
+                          v1::Round* resp) override;
+  grpc::Status GetRound(grpc::ServerContext* ctx,
+                        const v1::GetRoundRequest* req,
+                        v1::Round* resp) override;
+  grpc::Status ListRounds(grpc::ServerContext* ctx,
+                          const v1::ListRoundsRequest* req,
+                          v1::ListRoundsResponse* resp) override;
+  grpc::Status CancelRound(grpc::ServerContext* ctx,
+                           const v1::CancelRoundRequest* req,
+                           v1::Round* resp) override;
 
   grpc::Status CreateEnrollmentTokens(
       grpc::ServerContext* ctx, const v1::CreateEnrollmentTokensRequest* req,
@@ -115,6 +131,7 @@ class FleetService final : public v1::FleetService::Service {
   catalog::ModelCatalog* catalog_ = nullptr;
   std::filesystem::path datasets_dir_;
   ota::RolloutEngine* rollouts_ = nullptr;
+  adapt::RoundEngine* rounds_ = nullptr;
 };
 
 }  // namespace tinyfleet::api

@@ -193,6 +193,45 @@ Result<std::string> IdFromPath(const http::Request& req,
   return id;
 }
 
+// "/api/v1/rollouts/<id>/<action>" -> {id, action}; action is pause, resume
+// or abort.
+Result<std::pair<std::string, std::string>> RolloutActionFromPath(
+    const http::Request& req) {
+  constexpr std::string_view kPrefix = "/api/v1/rollouts/";
+  std::string path = req.Path();
+  std::string rest = path.substr(std::min(kPrefix.size(), path.size()));
+  size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string::npos ||
+      rest.find('/', slash + 1) != std::string::npos) {
+    return NotFoundError("no such action: " + path +
+                         " (POST /api/v1/rollouts/<id>/pause|resume|abort)");
+  }
+  std::string action = rest.substr(slash + 1);
+  if (action != "pause" && action != "resume" && action != "abort") {
+    return NotFoundError("no such rollout action \"" + action +
+                         "\" (pause, resume or abort)");
+  }
+  return std::make_pair(rest.substr(0, slash), action);
+}
+
+// The optional JSON body of a rollout action: {"reason": "..."}.
+Result<v1::RolloutActionRequest> RolloutActionBody(const http::Request& req) {
+  v1::RolloutActionRequest body;
+  if (req.body.find_first_not_of(" \t\r\n") == std::string::npos) return body;
+  std::string type = req.Header("Content-Type");
+  if (type.rfind("application/json", 0) != 0) {
+    return InvalidArgumentError("a request body must be application/json");
+  }
+  auto s = google::protobuf::util::JsonStringToMessage(req.body, &body);
+  if (!s.ok()) {
+    return InvalidArgumentError("bad JSON body: " + std::string(s.message()));
+  }
+  if (body.reason().size() > 1024) {
+    return InvalidArgumentError("reason is longer than 1024 bytes");
+  }
+  return body;
+}
+
 // Single-use tickets that let an EventSource, which cannot send headers,
 // open one event stream on behalf of a bearer token. Thread-safe.
 class StreamTickets {
@@ -309,7 +348,7 @@ int HttpStatusFor(const Status& status) {
 void RegisterJsonApi(http::HttpServer* server, fleet::Registry* registry,
                      Authenticator* auth, const JsonApiSources& sources) {
   const Clock* clock = sources.clock ? sources.clock : &SystemClock::Instance();
-  // Every route below is a read: role viewer.
+  // Reads need role viewer; actions (POST) role operator.
   auto viewer = [auth](const http::Handler& inner) -> http::Handler {
     return [auth, inner](const http::Request& req) {
       Principal who;
@@ -497,12 +536,74 @@ void RegisterJsonApi(http::HttpServer* server, fleet::Registry* registry,
         return Json(*r);
       }));
 
-  // Rounds have no source on this gateway yet; the dashboard shows "none
-  // yet" on this answer.
-  server->Route("/api/v1/rounds", viewer([](const http::Request&) {
-                  return JsonError(UnimplementedError(
-                      "adaptation rounds are not available on this gateway"));
+  // Rollout actions: POST /api/v1/rollouts/<id>/pause|resume|abort.
+  server->RoutePrefix(
+      "/api/v1/rollouts/",
+      [auth, rollouts = sources.rollouts](const http::Request& req) {
+        Principal who;
+        Status s =
+            auth->Authorize(req.authorization, store::Role::kOperator, &who);
+        if (!s.ok()) return JsonError(s);
+        if (!rollouts) {
+          return JsonError(
+              UnimplementedError("rollouts are not available on this gateway"));
+        }
+        auto action = RolloutActionFromPath(req);
+        if (!action.ok()) return JsonError(action.status());
+        auto body = RolloutActionBody(req);
+        if (!body.ok()) return JsonError(body.status());
+        const auto& [id, verb] = *action;
+        if (!body->rollout_id().empty() && body->rollout_id() != id) {
+          return JsonError(InvalidArgumentError(
+              "the body names another rollout than the path"));
+        }
+        std::string reason = body->reason();
+        if (reason.empty() && verb != "resume") {
+          reason = (verb == "pause" ? "paused by " : "aborted by ") + who.name;
+        }
+        Result<v1::Rollout> r = verb == "pause" ? rollouts->Pause(id, reason)
+                                : verb == "resume"
+                                    ? rollouts->Resume(id)
+                                    : rollouts->Abort(id, reason);
+        if (!r.ok()) return JsonError(r.status());
+        TF_LOG(kInfo, "api") << "operator " << who.name << " (" << who.token_id
+                             << "): " << verb << " rollout " << id;
+        return Json(*r);
+      },
+      http::Method::kPost);
+
+  server->Route("/api/v1/rounds",
+                viewer([rounds = sources.rounds](const http::Request& req) {
+                  if (!rounds) {
+                    return JsonError(UnimplementedError(
+                        "adaptation rounds are not available on this gateway"));
+                  }
+                  auto size = NumberParam(req, "page_size", 100);
+                  if (!size.ok()) return JsonError(size.status());
+                  std::string next;
+                  auto list = rounds->List(
+                      req.Query("page_token"),
+                      static_cast<uint32_t>(std::min<uint64_t>(*size, 1000)),
+                      &next);
+                  if (!list.ok()) return JsonError(list.status());
+                  v1::ListRoundsResponse resp;
+                  for (auto& r : *list) *resp.add_rounds() = std::move(r);
+                  resp.set_next_page_token(next);
+                  return Json(resp);
                 }));
+  server->RoutePrefix(
+      "/api/v1/rounds/",
+      viewer([rounds = sources.rounds](const http::Request& req) {
+        if (!rounds) {
+          return JsonError(UnimplementedError(
+              "adaptation rounds are not available on this gateway"));
+        }
+        auto id = IdFromPath(req, "/api/v1/rounds/");
+        if (!id.ok()) return JsonError(id.status());
+        auto r = rounds->Get(*id);
+        if (!r.ok()) return JsonError(r.status());
+        return Json(*r);
+      }));
 
   auto* bus = sources.events;
   server->Route(

@@ -1,8 +1,9 @@
 // The JSON side of the operator API, served on the gateway's HTTP port for
-// the dashboard. Same bearer tokens and roles as FleetService (every route
-// here is a read, role viewer); bodies are the API's proto messages in their
-// JSON form (proto field names), errors are {"code": "...", "message": "..."}
-// with the HTTP status from HttpStatusFor().
+// the dashboard. Same bearer tokens and roles as FleetService (reads need
+// role viewer, the POST actions role operator); bodies are the API's proto
+// messages in their JSON form (proto field names), errors are
+// {"code": "...", "message": "..."} with the HTTP status from
+// HttpStatusFor().
 //
 //   GET /api/v1/whoami                   the caller's token (name, role)
 //   GET /api/v1/devices                  ListDevices: label_selector,
@@ -13,13 +14,24 @@
 //                                        start, end (RFC 3339 or unix ms),
 //                                        aggregation, step ("60s"), limit
 //   GET /api/v1/models                   ListModels: name, page_size,
-//   page_token GET /api/v1/rollouts[/<id>]          ListRollouts / GetRollout
-//   GET /api/v1/rounds                   ListRounds (UNIMPLEMENTED until the
-//                                        gateway runs rounds)
+//                                        page_token
+//   GET /api/v1/rollouts[/<id>]          ListRollouts / GetRollout
+//   POST /api/v1/rollouts/<id>/pause     PauseRollout, ResumeRollout,
+//   POST /api/v1/rollouts/<id>/resume    AbortRollout (role operator); an
+//   POST /api/v1/rollouts/<id>/abort     optional application/json body
+//                                        {"reason": "..."}; without one the
+//                                        reason names the operator. Answers
+//                                        the rollout after the change.
+//   GET /api/v1/rounds[/<id>]            ListRounds: page_size, page_token /
+//                                        GetRound
 //   GET /api/v1/events/ticket            a ticket for one event stream
 //   GET /api/v1/events                   Server-Sent Events: WatchEvents
 //   GET /api/v1/events/recent            events still kept by the gateway:
 //                                        device_id, kinds, limit
+//
+// Requests carry the token in the Authorization header, which a browser
+// never adds by itself: another site's page cannot make a signed-in
+// browser act here (no cookies, so no cross-site request forgery).
 //
 // Event streams and credentials: a browser's EventSource cannot send an
 // Authorization header, so the page first asks /api/v1/events/ticket (with
@@ -41,6 +53,7 @@
 #define TINYFLEET_SERVER_API_JSON_API_H_
 
 #include "common/clock.h"
+#include "server/adapt/adapt.h"
 #include "server/api/auth.h"
 #include "server/catalog/model_catalog.h"
 #include "server/events/event_bus.h"
@@ -64,6 +77,8 @@ struct JsonApiSources {
   ota::RolloutEngine* rollouts = nullptr;
   // Ticket lifetimes and default telemetry ranges; null: the system clock.
   const Clock* clock = nullptr;
+  // Adaptation rounds.
+  adapt::RoundEngine* rounds = nullptr;
 };
 
 // Registers the routes; every pointer must outlive the server.

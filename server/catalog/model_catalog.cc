@@ -10,6 +10,7 @@
 #include "runtime/tn_runtime.h"
 #include "server/models/dataset.h"
 #include "server/models/models.h"
+#include "server/ota/delta.h"
 
 namespace tinyfleet::catalog {
 namespace {
@@ -67,6 +68,51 @@ std::string HexId(const std::array<uint8_t, 16>& id) {
   return HexEncode(std::span<const uint8_t>(id.data(), id.size()));
 }
 
+// Earlier versions a new version gets deltas from: the most recent ones of
+// the name that share its frozen part and target.
+constexpr int kMaxDeltaBases = 3;
+
+// Builds the deltas to `model` (blob `blob`) from earlier versions of
+// `name` sharing its frozen part, stores them as "delta" artifacts and lists
+// them in the model. Deltas are an optimization: one that cannot be built
+// or is too large is skipped (with a log line), never an upload error.
+void AddDeltas(store::Store* store, ota::ArtifactStore* artifacts,
+               const std::string& name, std::string_view blob,
+               v1::Model* model) {
+  if (model->frozen_sha256().empty()) return;
+  auto earlier = store->models().List(name, "", 100'000);
+  if (!earlier.ok()) return;
+  int made = 0;
+  for (auto it = earlier->rbegin(); it != earlier->rend(); ++it) {
+    if (made == kMaxDeltaBases) break;
+    const v1::Model& base = it->model;
+    if (base.frozen_sha256() != model->frozen_sha256() ||
+        base.target() != model->target() ||
+        base.model_id() != model->model_id()) {
+      continue;
+    }
+    auto base_blob = artifacts->ReadAll(it->artifact_id);
+    if (!base_blob.ok()) continue;
+    auto delta = ota::BuildDelta(*base_blob, blob);
+    if (!delta.ok()) {
+      TF_LOG(kWarning, "catalog") << "no delta from " << base.ref() << ": "
+                                  << delta.status().ToString();
+      continue;
+    }
+    if (delta->size() > ota::kMaxDeltaShare * blob.size()) continue;
+    auto stored = artifacts->Put(*delta, "delta");
+    if (!stored.ok()) continue;
+    auto* d = model->add_deltas();
+    d->set_base_version(base.version());
+    d->set_base_model_id(base.model_id());
+    d->set_base_blob_version(base.blob_version());
+    d->set_base_blob_sha256(it->artifact_id);
+    d->set_artifact_id(stored->artifact_id);
+    d->set_bytes(stored->size);
+    ++made;
+  }
+}
+
 }  // namespace
 
 Status ValidateModelName(std::string_view name) {
@@ -117,6 +163,7 @@ Result<v1::Model> ModelCatalog::Store(const v1::UploadModelHeader& header,
                                       std::string signed_blob,
                                       v1::Model model) {
   TF_ASSIGN_OR_RETURN(auto artifact, artifacts_->Put(signed_blob, "blob"));
+  AddDeltas(store_, artifacts_, header.name(), signed_blob, &model);
   model.set_name(header.name());
   model.set_description(header.description());
   model.set_blob_sha256(artifact.artifact_id);
@@ -243,11 +290,45 @@ Result<v1::Evaluation> ModelCatalog::Evaluate(
     const std::string& ref, const std::string& dataset_bytes) {
   TF_ASSIGN_OR_RETURN(auto rec, Get(ref));
   TF_ASSIGN_OR_RETURN(std::string blob, artifacts_->ReadAll(rec.artifact_id));
+  TF_ASSIGN_OR_RETURN(auto out, EvaluateBlob(blob, dataset_bytes));
+  out.set_ref(rec.model.ref());
+  return out;
+}
+
+Result<v1::Model> ModelCatalog::AddDerived(
+    const std::string& parent_ref, const std::string& description,
+    const std::function<Result<std::string>(uint32_t version)>& build) {
+  TF_ASSIGN_OR_RETURN(auto parent, Get(parent_ref));
+  std::lock_guard<std::mutex> lock(g_upload_mu);
+  auto latest = store_->models().Get(parent.model.name(), 0);
+  uint32_t version = latest.ok() ? latest->model.version() + 1 : 1;
+  TF_ASSIGN_OR_RETURN(std::string blob, build(version));
+  TF_ASSIGN_OR_RETURN(auto inspected, models::InspectBlob(blob));
+  TF_ASSIGN_OR_RETURN(
+      auto signed_blob,
+      models::SignBlob(std::move(inspected.blob), key_->private_pem));
+  TF_ASSIGN_OR_RETURN(auto report, models::InspectBlob(signed_blob));
+  v1::Model m;
+  FillFromReport(report.report, &m);
+  m.set_model_id(parent.model.model_id());
+  m.set_blob_version(version);
+  m.set_rollback_counter(parent.model.rollback_counter());
+  m.set_parent_ref(parent.model.ref());
+  v1::UploadModelHeader header;
+  header.set_name(parent.model.name());
+  header.set_description(description);
+  return Store(header, std::move(signed_blob), std::move(m));
+}
+
+Result<v1::Evaluation> ModelCatalog::EvaluateBlob(
+    std::string_view blob, const std::string& dataset_bytes,
+    uint32_t max_samples) {
   TF_ASSIGN_OR_RETURN(auto data,
                       models::Dataset::FromFeatureFile(dataset_bytes));
-  TF_ASSIGN_OR_RETURN(auto ev, models::Evaluate(blob, data));
+  models::EvaluateOptions eopt;
+  eopt.max_samples = max_samples;
+  TF_ASSIGN_OR_RETURN(auto ev, models::Evaluate(blob, data, nullptr, eopt));
   v1::Evaluation out;
-  out.set_ref(rec.model.ref());
   out.set_samples(ev.samples);
   out.set_int8_accuracy(ev.int8_accuracy);
   if (ev.float_accuracy) out.set_float_accuracy(*ev.float_accuracy);

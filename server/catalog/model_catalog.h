@@ -13,6 +13,7 @@
 #ifndef TINYFLEET_SERVER_CATALOG_MODEL_CATALOG_H_
 #define TINYFLEET_SERVER_CATALOG_MODEL_CATALOG_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,19 @@ class ModelCatalog {
   // Runs a stored model on a feature data set file on the node kernels.
   Result<v1::Evaluation> Evaluate(const std::string& ref,
                                   const std::string& dataset_bytes);
+  // The same for a blob that is not (yet) in the catalog; at most
+  // `max_samples` samples (0: all). The result's ref is empty.
+  Result<v1::Evaluation> EvaluateBlob(std::string_view blob,
+                                      const std::string& dataset_bytes,
+                                      uint32_t max_samples = 0);
+  // Stores a new version of `parent_ref`'s model name derived from it (an
+  // adaptation round's result): `build` receives the version number the
+  // blob will have and returns the blob (with a reserved signature
+  // section), which the catalog validates, signs and stores with
+  // parent_ref set. Version assignment is serialized with uploads.
+  Result<v1::Model> AddDerived(
+      const std::string& parent_ref, const std::string& description,
+      const std::function<Result<std::string>(uint32_t version)>& build);
 
  private:
   ModelCatalog(store::Store* store, ota::ArtifactStore* artifacts,

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,17 @@ Commands:
               [--soak 5m] [--wave-timeout 10m]
   rollouts list
   rollouts show|pause|resume|abort ROLLOUT_ID [--reason TEXT]
+  rounds start --model NAME:VERSION --clients N [--kind federated|latent_replay|
+              few_shot|self_learning] [--strategy fedavg|fedprox|fedadam|median|
+              trimmed_mean|none] [--min-clients N] [--over-select R]
+              [--deadline 10m] [--selector k=v,...] [--epochs N] [--batch N]
+              [--lr X] [--prox-mu X] [--server-lr X] [--trim R] [--clip X]
+              [--top-k R] [--replay N] [--replay-bits 7|8] [--shots N]
+              [--far X] [--dataset NAME] [--promote MIN_POINTS]
+              [--rollout-selector k=v,...]
+  rounds list
+  rounds get ROUND_ID                     metrics and per-client state
+  rounds cancel ROUND_ID [--reason TEXT]
   telemetry query [--device ID] [--metric inferences|confidence|accuracy|energy_uj|
               cycles|errors|records] [--since 1h] [--agg mean|sum|...] [--step 5m]
 
@@ -328,6 +340,11 @@ class Cli {
           verb == "abort") {
         return RolloutsAction(verb, a);
       }
+    } else if (group == "rounds") {
+      if (verb == "start") return RoundsStart(a);
+      if (verb == "list") return RoundsList();
+      if (verb == "get" || verb == "show") return RoundsGet(a);
+      if (verb == "cancel") return RoundsCancel(a);
     } else if (group == "telemetry") {
       if (verb == "query") return TelemetryQuery(a);
     } else if (group == "devices") {
@@ -657,6 +674,211 @@ class Cli {
     }
     if (!st.ok()) return Fail(st);
     return PrintRollout(r);
+  }
+
+  // ---- rounds --------------------------------------------------------------
+
+  static std::string Lower(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(c));
+    return s;
+  }
+  // "ROUND_STATE_TRAINING" -> "training", with the enum's prefix.
+  static std::string EnumWord(const std::string& name, const char* prefix) {
+    return Lower(name.rfind(prefix, 0) == 0 ? name.substr(std::strlen(prefix))
+                                            : name);
+  }
+  static double ParseDouble(const std::string& s, const char* what) {
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0') {
+      throw UsageError(std::string("bad ") + what + ": " + s);
+    }
+    return v;
+  }
+
+  int PrintRound(const v1::Round& r) {
+    if (g_.json) {
+      out_ << Json(r) << "\n";
+      return 0;
+    }
+    const auto& m = r.metrics();
+    out_ << "round    " << r.round_id() << "  " << r.model_ref() << "  "
+         << EnumWord(v1::RoundState_Name(r.state()), "ROUND_STATE_") << "\n";
+    out_ << "kind     " << EnumWord(v1::RoundKind_Name(r.kind()), "ROUND_KIND_")
+         << ", "
+         << EnumWord(v1::AggregationStrategy_Name(r.strategy()),
+                     "AGGREGATION_STRATEGY_")
+         << "\n";
+    if (!r.reason().empty()) out_ << "reason   " << r.reason() << "\n";
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "clients  %u selected, %u reported, %u refused, %u dropped "
+                  "(%u late)\n",
+                  m.selected(), m.reported(), m.refused(), m.dropped(),
+                  m.late());
+    out_ << line;
+    std::snprintf(line, sizeof(line),
+                  "metrics  loss %.4f, accuracy %.2f%% -> %.2f%%, %llu B down, "
+                  "%llu B up\n",
+                  m.mean_loss(), 100 * m.accuracy_before(),
+                  100 * m.accuracy_after(),
+                  static_cast<unsigned long long>(m.bytes_down()),
+                  static_cast<unsigned long long>(m.bytes_up()));
+    out_ << line;
+    if (!r.result_model_ref().empty())
+      out_ << "promoted " << r.result_model_ref() << "\n";
+    if (r.clients_size() > 0) {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& c : r.clients()) {
+        char acc[48];
+        std::snprintf(acc, sizeof(acc), "%.1f%% -> %.1f%%",
+                      100 * c.accuracy_before(), 100 * c.accuracy_after());
+        rows.push_back({c.device_id(), c.state(), std::to_string(c.attempt()),
+                        std::to_string(c.samples()), acc,
+                        std::to_string(c.committed_bytes()), c.error()});
+      }
+      PrintTable(out_,
+                 {"DEVICE", "STATE", "ATTEMPT", "SAMPLES", "ACCURACY", "BYTES",
+                  "ERROR"},
+                 rows);
+    }
+    return 0;
+  }
+
+  int RoundsStart(Args& a) {
+    v1::StartRoundRequest req;
+    req.set_kind(v1::ROUND_KIND_FEDERATED);
+    auto* h = req.mutable_hyperparameters();
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--model") {
+        req.set_model_ref(a.Next("model ref"));
+      } else if (f == "--clients") {
+        req.set_target_clients(
+            static_cast<uint32_t>(ParseInt(a.Next("clients"), "clients")));
+      } else if (f == "--min-clients") {
+        req.set_min_clients(static_cast<uint32_t>(
+            ParseInt(a.Next("min clients"), "min clients")));
+      } else if (f == "--kind") {
+        v1::RoundKind k;
+        std::string v = a.Next("kind");
+        for (char& c : v) c = static_cast<char>(std::toupper(c));
+        if (v == "UNSPECIFIED" || !v1::RoundKind_Parse("ROUND_KIND_" + v, &k))
+          throw UsageError("unknown kind " + v);
+        req.set_kind(k);
+      } else if (f == "--strategy") {
+        v1::AggregationStrategy st;
+        std::string v = a.Next("strategy");
+        for (char& c : v) c = static_cast<char>(std::toupper(c));
+        if (v == "UNSPECIFIED" ||
+            !v1::AggregationStrategy_Parse("AGGREGATION_STRATEGY_" + v, &st))
+          throw UsageError("unknown strategy " + v);
+        req.set_strategy(st);
+      } else if (f == "--over-select") {
+        req.set_over_selection(ParseDouble(a.Next("ratio"), "ratio"));
+      } else if (f == "--deadline") {
+        *req.mutable_deadline() = TimeUtil::SecondsToDuration(
+            ParseDurationSeconds(a.Next("deadline")));
+      } else if (f == "--selector") {
+        req.set_label_selector(a.Next("selector"));
+      } else if (f == "--epochs") {
+        h->set_local_epochs(
+            static_cast<uint32_t>(ParseInt(a.Next("epochs"), "epochs")));
+      } else if (f == "--batch") {
+        h->set_batch_size(
+            static_cast<uint32_t>(ParseInt(a.Next("batch"), "batch")));
+      } else if (f == "--lr") {
+        h->set_learning_rate(ParseDouble(a.Next("lr"), "learning rate"));
+      } else if (f == "--prox-mu") {
+        h->set_prox_mu(ParseDouble(a.Next("mu"), "prox mu"));
+      } else if (f == "--server-lr") {
+        h->set_server_learning_rate(ParseDouble(a.Next("lr"), "server lr"));
+      } else if (f == "--trim") {
+        h->set_trim_ratio(ParseDouble(a.Next("ratio"), "trim ratio"));
+      } else if (f == "--clip") {
+        h->set_clip_norm(ParseDouble(a.Next("norm"), "clip norm"));
+      } else if (f == "--top-k") {
+        h->set_top_k_ratio(ParseDouble(a.Next("ratio"), "top-k ratio"));
+      } else if (f == "--replay") {
+        h->set_replay_samples(
+            static_cast<uint32_t>(ParseInt(a.Next("replay"), "replay")));
+      } else if (f == "--replay-bits") {
+        h->set_replay_bits(
+            static_cast<uint32_t>(ParseInt(a.Next("bits"), "replay bits")));
+      } else if (f == "--shots") {
+        h->set_shots(static_cast<uint32_t>(ParseInt(a.Next("shots"), "shots")));
+      } else if (f == "--far") {
+        h->set_target_far(ParseDouble(a.Next("far"), "target FAR"));
+      } else if (f == "--dataset") {
+        req.set_validation_dataset(a.Next("dataset"));
+      } else if (f == "--promote") {
+        req.set_auto_promote(true);
+        req.set_min_improvement(ParseDouble(a.Next("points"), "points"));
+      } else if (f == "--rollout-selector") {
+        req.set_rollout_label_selector(a.Next("selector"));
+      } else {
+        throw UsageError("unknown flag " + f);
+      }
+    }
+    if (req.model_ref().empty()) throw UsageError("give --model NAME:VERSION");
+    if (req.target_clients() == 0) throw UsageError("give --clients N");
+    v1::Round r;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->StartRound(ctx.get(), req, &r);
+    if (!st.ok()) return Fail(st);
+    return PrintRound(r);
+  }
+
+  int RoundsList() {
+    v1::ListRoundsResponse resp;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->ListRounds(ctx.get(), {}, &resp);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(resp) << "\n";
+      return 0;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& r : resp.rounds()) {
+      rows.push_back({r.round_id(), r.model_ref(),
+                      EnumWord(v1::RoundKind_Name(r.kind()), "ROUND_KIND_"),
+                      EnumWord(v1::RoundState_Name(r.state()), "ROUND_STATE_"),
+                      std::to_string(r.metrics().reported()) + "/" +
+                          std::to_string(r.metrics().selected()),
+                      r.result_model_ref(), Time(r.updated_at()), r.reason()});
+    }
+    PrintTable(out_,
+               {"ROUND", "MODEL", "KIND", "STATE", "REPORTED", "RESULT",
+                "UPDATED", "REASON"},
+               rows);
+    return 0;
+  }
+
+  int RoundsGet(Args& a) {
+    v1::GetRoundRequest req;
+    req.set_round_id(a.Next("round id"));
+    v1::Round r;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->GetRound(ctx.get(), req, &r);
+    if (!st.ok()) return Fail(st);
+    return PrintRound(r);
+  }
+
+  int RoundsCancel(Args& a) {
+    v1::CancelRoundRequest req;
+    req.set_round_id(a.Next("round id"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--reason")
+        req.set_reason(a.Next("reason"));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    v1::Round r;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->CancelRound(ctx.get(), req, &r);
+    if (!st.ok()) return Fail(st);
+    return PrintRound(r);
   }
 
   // ---- telemetry ----------------------------------------------------------

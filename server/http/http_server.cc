@@ -231,10 +231,20 @@ class SseStream final : public EventStream {
 }  // namespace
 
 struct HttpServer::Impl {
+  // What one path (or prefix) answers, by method.
   struct RouteEntry {
-    Handler handler;
-    StreamHandler stream;  // set for event-stream routes
+    Handler get;
+    Handler post;
+    StreamHandler stream;  // set for event-stream routes (GET)
     StreamOptions stream_options;
+
+    bool has_get() const { return get || stream; }
+    // The Allow header of a 405.
+    std::string Allow() const {
+      std::string a = has_get() ? "GET, HEAD" : "";
+      if (post) a += a.empty() ? "POST" : ", POST";
+      return a;
+    }
   };
   struct Connection;
 
@@ -245,7 +255,7 @@ struct HttpServer::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       work;
   std::map<std::string, RouteEntry> exact;
-  std::map<std::string, Handler> prefixes;
+  std::map<std::string, RouteEntry> prefixes;
   std::thread thread;
   uint16_t port = 0;
   bool started = false;
@@ -254,19 +264,17 @@ struct HttpServer::Impl {
   bool stopping = false;
   std::map<Connection*, std::weak_ptr<Connection>> streams;
 
+  // The exact route of `path`, else its longest matching prefix route, else
+  // null.
   const RouteEntry* Find(const std::string& path) const {
     auto it = exact.find(path);
     if (it != exact.end()) return &it->second;
-    return nullptr;
-  }
-
-  const Handler* FindPrefix(const std::string& path) const {
-    const Handler* best = nullptr;
+    const RouteEntry* best = nullptr;
     size_t best_len = 0;
-    for (const auto& [prefix, handler] : prefixes) {
+    for (const auto& [prefix, entry] : prefixes) {
       if (path.compare(0, prefix.size(), prefix) == 0 &&
           prefix.size() >= best_len) {
-        best = &handler;
+        best = &entry;
         best_len = prefix.size();
       }
     }
@@ -303,7 +311,8 @@ struct HttpServer::Impl {
     Impl* impl;
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
-    bhttp::request<bhttp::string_body> req;
+    // A fresh parser per request: it carries the body limit.
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser;
     bhttp::response<bhttp::string_body> res;
     // Event-stream state (I/O thread only).
     std::shared_ptr<SseStream> sse;
@@ -316,21 +325,28 @@ struct HttpServer::Impl {
     std::array<char, 256> sink{};
 
     void Read() {
-      req = {};
+      parser.emplace();
+      parser->body_limit(impl->options.max_body_bytes);
       stream.expires_after(impl->options.read_timeout);
       bhttp::async_read(
-          stream, buffer, req,
+          stream, buffer, *parser,
           [self = shared_from_this()](beast::error_code ec, size_t) {
             self->OnRead(ec);
           });
     }
 
     void OnRead(beast::error_code ec) {
+      if (ec == bhttp::error::body_limit) {
+        // The rest of the body is never read: answer, then close.
+        return Respond({413, "text/plain", "request body too large\n"}, 11,
+                       false, false);
+      }
       if (ec) {
         beast::error_code ignored;
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         return;
       }
+      auto& req = parser->get();
       Request r;
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
@@ -339,27 +355,32 @@ struct HttpServer::Impl {
         r.headers.emplace_back(std::string(f.name_string()),
                                std::string(f.value()));
       }
+      r.body = std::move(req.body());
       unsigned version = req.version();
       bool keep_alive = req.keep_alive();
       bool head = req.method() == bhttp::verb::head;
       bool get = req.method() == bhttp::verb::get;
+      bool post = req.method() == bhttp::verb::post;
       if (impl->stopping) {
         return Respond({503, "text/plain", "shutting down\n"}, version, false,
                        head);
       }
       std::string path = r.Path();
       const RouteEntry* route = impl->Find(path);
-      const Handler* prefix = route ? nullptr : impl->FindPrefix(path);
-      if (!route && !prefix) {
+      if (!route) {
         return Respond({404, "text/plain", "not found\n"}, version, keep_alive,
                        head);
       }
-      if (!get && !head) {
-        return Respond({405, "text/plain", "method not allowed\n"}, version,
-                       keep_alive, false);
+      if (((get || head) && !route->has_get()) || (post && !route->post) ||
+          (!get && !head && !post)) {
+        return Respond({405,
+                        "text/plain",
+                        "method not allowed\n",
+                        {{"Allow", route->Allow()}}},
+                       version, keep_alive, head);
       }
       auto self = shared_from_this();
-      if (route && route->stream) {
+      if (route->stream && !post) {
         if (head) {
           return Respond({405, "text/plain", "event streams need GET\n"},
                          version, keep_alive, true);
@@ -396,7 +417,7 @@ struct HttpServer::Impl {
         });
         return;
       }
-      const Handler* handler = route ? &route->handler : prefix;
+      const Handler* handler = post ? &route->post : &route->get;
       asio::post(*impl->pool, [self, r = std::move(r), handler, version,
                                keep_alive, head] {
         Response out;
@@ -561,17 +582,29 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-void HttpServer::Route(const std::string& path, Handler handler) {
-  impl_->exact[path] = Impl::RouteEntry{std::move(handler), nullptr, {}};
+void HttpServer::Route(const std::string& path, Handler handler,
+                       Method method) {
+  auto& entry = impl_->exact[path];
+  if (method == Method::kPost) {
+    entry.post = std::move(handler);
+  } else {
+    entry.get = std::move(handler);
+    entry.stream = nullptr;
+  }
 }
 
-void HttpServer::RoutePrefix(const std::string& prefix, Handler handler) {
-  impl_->prefixes[prefix] = std::move(handler);
+void HttpServer::RoutePrefix(const std::string& prefix, Handler handler,
+                             Method method) {
+  auto& entry = impl_->prefixes[prefix];
+  (method == Method::kPost ? entry.post : entry.get) = std::move(handler);
 }
 
 void HttpServer::StreamRoute(const std::string& path, StreamHandler handler,
                              StreamOptions options) {
-  impl_->exact[path] = Impl::RouteEntry{nullptr, std::move(handler), options};
+  auto& entry = impl_->exact[path];
+  entry.get = nullptr;
+  entry.stream = std::move(handler);
+  entry.stream_options = options;
 }
 
 void HttpServer::Start() {

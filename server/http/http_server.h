@@ -7,7 +7,9 @@
 //
 // Routes: exact paths (Route), path prefixes (RoutePrefix; the longest
 // matching prefix wins when no exact route matches) and event streams
-// (StreamRoute). Only GET and HEAD are served; other methods get 405.
+// (StreamRoute), each for one method: GET (which also answers HEAD) or
+// POST. A path known for another method gets 405 with an Allow header; a
+// request body larger than HttpServerOptions::max_body_bytes gets 413.
 //
 // Thread-safety: routes are registered before Start(); handlers may run
 // concurrently on the handler threads. EventStream is thread-safe.
@@ -51,6 +53,7 @@ struct Request {
   std::string target;         // path and query
   std::string authorization;  // the Authorization header, if any
   Headers headers;            // every request header, in order
+  std::string body;           // the request body (POST), if any
   // `target` without its query.
   std::string Path() const;
   // The decoded value of query parameter `name`, or "" when absent.
@@ -60,6 +63,9 @@ struct Request {
 };
 
 using Handler = std::function<Response(const Request&)>;
+
+// The method a route answers. kGet routes also answer HEAD (without body).
+enum class Method { kGet, kPost };
 
 // The server side of one Server-Sent Events response (text/event-stream),
 // as the WHATWG HTML standard defines it. A stream handler keeps the
@@ -120,6 +126,9 @@ struct HttpServerOptions {
   // A response (or event frame) not written within this long closes the
   // connection. Default 30 s.
   std::chrono::milliseconds write_timeout{30'000};
+  // Largest request body accepted; a larger one is answered 413 and the
+  // connection closed. Default 64 KiB.
+  size_t max_body_bytes = 64 << 10;
 };
 
 class HttpServer {
@@ -131,9 +140,11 @@ class HttpServer {
   ~HttpServer();
 
   // Exact-path routes.
-  void Route(const std::string& path, Handler handler);
+  void Route(const std::string& path, Handler handler,
+             Method method = Method::kGet);
   // Every path that starts with `prefix` (e.g. "/api/v1/devices/").
-  void RoutePrefix(const std::string& prefix, Handler handler);
+  void RoutePrefix(const std::string& prefix, Handler handler,
+                   Method method = Method::kGet);
   // An exact-path Server-Sent Events route.
   void StreamRoute(const std::string& path, StreamHandler handler,
                    StreamOptions options = {});

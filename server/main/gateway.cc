@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/pki.h"
+#include "server/adapt/adapt.h"
 #include "server/api/agent_service.h"
 #include "server/api/auth.h"
 #include "server/api/fleet_service.h"
@@ -44,6 +45,8 @@ struct Gateway::Impl {
   std::unique_ptr<ota::ArtifactStore> artifacts;
   std::unique_ptr<catalog::ModelCatalog> catalog;
   std::unique_ptr<ota::RolloutEngine> rollouts;
+  std::unique_ptr<adapt::Dispatcher> round_dispatcher;
+  std::unique_ptr<adapt::RoundEngine> rounds;
   std::unique_ptr<metrics::FleetGauges> fleet_gauges;
   std::unique_ptr<fleet::Registry> registry;
   std::unique_ptr<api::Authenticator> auth;
@@ -108,9 +111,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
 
   TF_ASSIGN_OR_RETURN(impl->signing_key,
                       catalog::SigningKey::LoadOrCreate(opt.pki_dir));
-  TF_ASSIGN_OR_RETURN(impl->artifacts, ota::ArtifactStore::Open(
-                                           opt.data_dir / "artifacts",
-                                           &impl->store->artifacts(), clock));
+  TF_ASSIGN_OR_RETURN(impl->artifacts,
+                      ota::ArtifactStore::Open(opt.data_dir / "artifacts",
+                                               &impl->store->artifacts(), clock,
+                                               impl->metrics.get()));
 
   fleet::RegistryOptions ropt;
   ropt.heartbeat_interval = opt.heartbeat_interval;
@@ -127,6 +131,15 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
                       ota::RolloutEngine::Create(
                           impl->store.get(), impl->registry.get(),
                           impl->artifacts.get(), impl->events.get(), clock));
+  impl->round_dispatcher = adapt::RegistryDispatcher(impl->registry.get());
+  adapt::RoundEngineOptions round_opt;
+  round_opt.datasets_dir = opt.data_dir / "datasets";
+  TF_ASSIGN_OR_RETURN(
+      impl->rounds,
+      adapt::RoundEngine::Create(
+          impl->store.get(), impl->round_dispatcher.get(),
+          impl->artifacts.get(), impl->catalog.get(), impl->events.get(), clock,
+          round_opt, impl->rollouts.get()));
   TF_ASSIGN_OR_RETURN(impl->fleet_gauges,
                       metrics::FleetGauges::Create(impl->store.get(),
                                                    impl->metrics.get(), clock));
@@ -144,12 +157,14 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   impl->fleet_service->SetCatalog(impl->catalog.get(),
                                   opt.data_dir / "datasets");
   impl->fleet_service->SetRollouts(impl->rollouts.get());
+  impl->fleet_service->SetRounds(impl->rounds.get());
   api::AgentServiceOptions aopt;
   aopt.insecure_identity = opt.insecure_dev;
   aopt.gateway_telemetry_public_key = impl->telemetry_key.public_key;
   aopt.ingest = impl->ingest.get();
   aopt.artifacts = impl->artifacts.get();
   aopt.rollouts = impl->rollouts.get();
+  aopt.rounds = impl->rounds.get();
   aopt.model_signing_public_key = impl->signing_key.public_point;
   impl->agent_service = std::make_unique<api::AgentService>(
       impl->registry.get(), impl->pool.get(), aopt);
@@ -210,9 +225,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
     return http::Response{200, "text/plain", "ok\n"};
   });
   http::ServeDashboard(impl->http.get(), http::DashboardAssets());
-  api::RegisterJsonApi(impl->http.get(), impl->registry.get(), impl->auth.get(),
-                       {impl->events.get(), &impl->store->telemetry(),
-                        impl->catalog.get(), impl->rollouts.get(), clock});
+  api::RegisterJsonApi(
+      impl->http.get(), impl->registry.get(), impl->auth.get(),
+      {impl->events.get(), &impl->store->telemetry(), impl->catalog.get(),
+       impl->rollouts.get(), clock, impl->rounds.get()});
   impl->http->Start();
 
   Impl* raw = impl.get();
@@ -226,6 +242,7 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
         lock.unlock();
         raw->registry->Sweep();
         raw->rollouts->Tick();
+        raw->rounds->Tick();
         (void)raw->fleet_gauges->Refresh();
         if (raw->clock->SteadyNow() - last_downsample >
             std::chrono::minutes(1)) {
@@ -265,6 +282,8 @@ const std::filesystem::path& Gateway::admin_token_file() const {
 fleet::Registry& Gateway::registry() { return *impl_->registry; }
 
 void Gateway::TickRollouts() { impl_->rollouts->Tick(); }
+
+void Gateway::TickRounds() { impl_->rounds->Tick(); }
 
 Result<uint64_t> Gateway::DownsampleTelemetry() {
   return impl_->store->telemetry().Downsample(

@@ -70,6 +70,8 @@ class Gateway {
   fleet::Registry& registry();
   // Advances rollouts now (also done by the background sweep).
   void TickRollouts();
+  // Advances adaptation rounds now (also done by the background sweep).
+  void TickRounds();
   // Folds raw telemetry older than the retention into rollups now.
   Result<uint64_t> DownsampleTelemetry();
 

@@ -92,6 +92,23 @@ FleetGauges::FleetGauges(store::Store* store, prometheus::Registry* metrics,
   for (const auto& [state, name] : kStates) {
     rollouts_[state] = &rollouts.Add({{"state", name}});
   }
+  auto& rounds = prometheus::BuildGauge()
+                     .Name("tinyfleet_rounds")
+                     .Help("Adaptation rounds, by state")
+                     .Register(*metrics);
+  static const std::pair<v1::RoundState, const char*> kRoundStates[] = {
+      {v1::ROUND_STATE_CREATED, "created"},
+      {v1::ROUND_STATE_SELECTING, "selecting"},
+      {v1::ROUND_STATE_TRAINING, "training"},
+      {v1::ROUND_STATE_AGGREGATING, "aggregating"},
+      {v1::ROUND_STATE_EVALUATING, "evaluating"},
+      {v1::ROUND_STATE_COMPLETED, "completed"},
+      {v1::ROUND_STATE_FAILED, "failed"},
+      {v1::ROUND_STATE_CANCELLED, "cancelled"},
+  };
+  for (const auto& [state, name] : kRoundStates) {
+    rounds_[state] = &rounds.Add({{"state", name}});
+  }
   refreshed_at_ =
       &prometheus::BuildGauge()
            .Name("tinyfleet_fleet_gauges_refreshed_timestamp_seconds")
@@ -199,6 +216,8 @@ Status FleetGauges::RefreshLocked() {
     if (page.size() < options_.page_size) break;
   }
 
+  TF_ASSIGN_OR_RETURN(auto round_states, store_->rounds().CountByState());
+
   // Every read succeeded: publish all at once.
   active_->Set(static_cast<double>(active));
   decommissioned_->Set(static_cast<double>(retired));
@@ -210,6 +229,11 @@ Status FleetGauges::RefreshLocked() {
     auto it = rollout_states.find(state);
     gauge->Set(it == rollout_states.end() ? 0.0
                                           : static_cast<double>(it->second));
+  }
+  for (auto& [state, gauge] : rounds_) {
+    auto it = round_states.find(state);
+    gauge->Set(it == round_states.end() ? 0.0
+                                        : static_cast<double>(it->second));
   }
   return Status::Ok();
 }

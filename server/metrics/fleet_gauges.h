@@ -11,6 +11,10 @@
 //                                                "none" without one
 //   tinyfleet_rollouts{state}                    pending, running, paused,
 //                                                completed, aborted
+//   tinyfleet_rounds{state}                      created, selecting,
+//                                                training, aggregating,
+//                                                evaluating, completed,
+//                                                failed, cancelled
 //   tinyfleet_fleet_gauges_refreshed_timestamp_seconds
 //   tinyfleet_fleet_gauges_errors_total          failed refreshes
 //
@@ -91,6 +95,7 @@ class FleetGauges {
   GaugeFamily* by_firmware_ = nullptr;
   GaugeFamily* by_model_ = nullptr;
   std::map<int, prometheus::Gauge*> rollouts_;  // by v1::RolloutState
+  std::map<int, prometheus::Gauge*> rounds_;    // by v1::RoundState
   prometheus::Gauge* refreshed_at_ = nullptr;
   prometheus::Counter* errors_ = nullptr;
 };

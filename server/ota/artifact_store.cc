@@ -1,5 +1,8 @@
 #include "server/ota/artifact_store.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
 #include <fstream>
 
 #include "common/encoding.h"
@@ -16,13 +19,22 @@ bool IsArtifactId(std::string_view id) {
 
 Result<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(
     const std::filesystem::path& dir, store::ArtifactRepository* repo,
-    const Clock* clock) {
+    const Clock* clock, prometheus::Registry* metrics) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec)
     return UnavailableError("cannot create " + dir.string() + ": " +
                             ec.message());
-  return std::unique_ptr<ArtifactStore>(new ArtifactStore(dir, repo, clock));
+  std::unique_ptr<ArtifactStore> s(new ArtifactStore(dir, repo, clock));
+  if (metrics) {
+    s->served_counter_ =
+        &prometheus::BuildCounter()
+             .Name("tinyfleet_artifact_bytes_served_total")
+             .Help("Artifact bytes served to agents (FetchArtifact)")
+             .Register(*metrics)
+             .Add({});
+  }
+  return s;
 }
 
 std::filesystem::path ArtifactStore::PathOf(const std::string& id) const {
@@ -66,6 +78,8 @@ Result<std::string> ArtifactStore::Read(const std::string& artifact_id,
     return DataLossError("artifact file " + artifact_id +
                          " is shorter than recorded");
   }
+  bytes_served_ += n;
+  if (served_counter_) served_counter_->Increment(static_cast<double>(n));
   return out;
 }
 

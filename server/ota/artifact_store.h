@@ -7,6 +7,7 @@
 #ifndef TINYFLEET_SERVER_OTA_ARTIFACT_STORE_H_
 #define TINYFLEET_SERVER_OTA_ARTIFACT_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -15,23 +16,33 @@
 #include "common/status.h"
 #include "server/store/store.h"
 
+namespace prometheus {
+class Counter;
+class Registry;
+}  // namespace prometheus
+
 namespace tinyfleet::ota {
 
 class ArtifactStore {
  public:
   // `repo` and `clock` outlive the store; `dir` is created when missing.
+  // With `metrics`, bytes handed out by Read() are counted in
+  // tinyfleet_artifact_bytes_served_total.
   static Result<std::unique_ptr<ArtifactStore>> Open(
       const std::filesystem::path& dir, store::ArtifactRepository* repo,
-      const Clock* clock);
+      const Clock* clock, prometheus::Registry* metrics = nullptr);
 
   // Stores bytes (durably: file fsynced and renamed before the record is
   // written). Idempotent for identical bytes.
   Result<store::ArtifactRecord> Put(std::string_view bytes,
                                     const std::string& kind);
   Result<store::ArtifactRecord> Get(const std::string& artifact_id);
-  // Up to `max_bytes` from `offset`. OUT_OF_RANGE past the end.
+  // Up to `max_bytes` from `offset`. OUT_OF_RANGE past the end. This is
+  // what agents' downloads are served from.
   Result<std::string> Read(const std::string& artifact_id, uint64_t offset,
                            uint32_t max_bytes);
+  // Total bytes returned by Read() since Open().
+  uint64_t bytes_served() const { return bytes_served_.load(); }
   // The whole artifact.
   Result<std::string> ReadAll(const std::string& artifact_id);
 
@@ -44,6 +55,8 @@ class ArtifactStore {
   std::filesystem::path dir_;
   store::ArtifactRepository* repo_;
   const Clock* clock_;
+  prometheus::Counter* served_counter_ = nullptr;
+  std::atomic<uint64_t> bytes_served_{0};
 };
 
 // Artifact ids are lowercase hex SHA-256 (64 characters).

@@ -8,6 +8,7 @@
 #include "common/encoding.h"
 #include "common/log.h"
 #include "server/fleet/labels.h"
+#include "server/ota/delta.h"
 
 namespace tinyfleet::ota {
 namespace {
@@ -24,7 +25,7 @@ int64_t Ms(const google::protobuf::Duration& d) {
 bool Active(const std::string& state) {
   return state == "ordered" || state == "downloading" ||
          state == "transferring" || state == "verifying" ||
-         state == "activated";
+         state == "activated" || state == "interrupted";
 }
 
 Result<std::pair<std::string, uint32_t>> ParseRef(const std::string& ref) {
@@ -38,6 +39,15 @@ Result<std::pair<std::string, uint32_t>> ParseRef(const std::string& ref) {
     return InvalidArgumentError("model_ref version must be a positive number");
   }
   return std::make_pair(ref.substr(0, colon), static_cast<uint32_t>(v));
+}
+
+// Marks (in RolloutTarget.error) a device that refused a delta of this
+// rollout: it gets the full blob from then on.
+constexpr std::string_view kDeltaRefused = "delta refused";
+constexpr std::string_view kDeltaOrderSuffix = "/delta";
+
+bool DeltaRefused(const store::RolloutTarget& t) {
+  return t.error.starts_with(kDeltaRefused);
 }
 
 }  // namespace
@@ -59,6 +69,11 @@ uint32_t WaveOf(const std::string& device_id,
 std::string RolloutEngine::OrderId(const std::string& rollout_id,
                                    const std::string& device_id) {
   return rollout_id + "/" + device_id;
+}
+
+std::string RolloutEngine::DeltaOrderId(const std::string& rollout_id,
+                                        const std::string& device_id) {
+  return OrderId(rollout_id, device_id) + std::string(kDeltaOrderSuffix);
 }
 
 Result<std::unique_ptr<RolloutEngine>> RolloutEngine::Create(
@@ -217,25 +232,43 @@ Result<v1::Rollout> RolloutEngine::Abort(const std::string& id,
 
 void RolloutEngine::OnProgress(const std::string& device_id,
                                const v1::UpdateProgress& p) {
-  size_t slash = p.order_id().find('/');
-  if (slash == std::string::npos ||
-      p.order_id().substr(slash + 1) != device_id) {
+  std::string_view order = p.order_id();
+  bool delta_order = order.ends_with(kDeltaOrderSuffix);
+  if (delta_order) order.remove_suffix(kDeltaOrderSuffix.size());
+  size_t slash = order.find('/');
+  if (slash == std::string::npos || order.substr(slash + 1) != device_id) {
     return;  // not an order of ours, or another device's
   }
-  std::string rollout_id = p.order_id().substr(0, slash);
+  std::string rollout_id(order.substr(0, slash));
   std::lock_guard<std::mutex> lock(mu_);
   auto targets = store_->rollouts().Targets(rollout_id);
   if (!targets.ok()) return;
   for (auto& t : *targets) {
     if (t.device_id != device_id) continue;
     const std::string& stage = p.stage();
-    if (stage == "rolled_back") {
+    if (delta_order && DeltaRefused(t)) return;  // superseded by the blob
+    if (delta_order && stage == "failed" && t.state != "rollback_ordered" &&
+        RetryWithFullBlob(p.error_code())) {
+      // The node refused the delta (another base, no delta support, a
+      // result that failed its checks): order the full blob at once.
+      t.state = "pending";
+      t.error = std::string(kDeltaRefused) + " (" + p.error_code() + ": " +
+                p.error() + "); the full blob is sent";
+      TF_LOG(kInfo, "rollout")
+          << rollout_id << "/" << device_id << ": " << t.error;
+    } else if (stage == "rolled_back") {
       t.state = "rolled_back";
     } else if (t.state == "rollback_ordered") {
       if (stage == "failed") t.error = p.error_code() + ": " + p.error();
       // Still rolling back; keep waiting for "rolled_back".
     } else if (stage == "failed") {
       t.state = "failed";
+      t.error = p.error_code().empty() ? p.error()
+                                       : p.error_code() + ": " + p.error();
+    } else if (stage == "interrupted") {
+      // A transient error (network, node link or reset): not a failure;
+      // the order goes again after interrupted_retry and resumes.
+      t.state = stage;
       t.error = p.error_code().empty() ? p.error()
                                        : p.error_code() + ": " + p.error();
     } else if (stage == "confirmed" || stage == "downloading" ||
@@ -368,20 +401,34 @@ Status RolloutEngine::TickOne(v1::Rollout r) {
   int64_t retry = std::chrono::duration_cast<std::chrono::milliseconds>(
                       options_.order_retry)
                       .count();
+  int64_t interrupted_retry =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          options_.interrupted_retry)
+          .count();
   uint64_t bytes = 0;
   for (auto& [id, t] : targets) {
     bytes += t.bytes_sent;
     if (t.wave > current) continue;
-    bool due = t.state == "pending" ||
-               (Active(t.state) && now - t.updated_at_ms > retry);
+    // Orders from before this engine started (a gateway restart) may have
+    // been lost with the old sessions: they are sent again at once.
+    bool due =
+        t.state == "pending" ||
+        (Active(t.state) &&
+         (now - t.updated_at_ms > retry || t.updated_at_ms < started_at_ms_)) ||
+        (t.state == "interrupted" && now - t.updated_at_ms > interrupted_retry);
     if (!due) continue;
     auto d = by_id.find(id);
     if (d != by_id.end()) {
       bool runs_it = false;
       for (const auto& s : d->second->node.slots()) {
+        // Nodes report the blob's own version, which the catalog keeps as
+        // blob_version (its `version` counts uploads of the name).
+        uint32_t blob_version = model.model.blob_version()
+                                    ? model.model.blob_version()
+                                    : model.model.version();
         runs_it = runs_it || (s.state() == v1::SLOT_STATE_ACTIVE &&
                               s.model_id() == model.model.model_id() &&
-                              s.model_version() == model.model.version());
+                              s.model_version() == blob_version);
       }
       if (runs_it) {
         t.state = "confirmed";
@@ -390,12 +437,36 @@ Status RolloutEngine::TickOne(v1::Rollout r) {
         continue;
       }
     }
+    // A delta when the device runs its base, else the full blob.
+    std::string running_id;
+    uint32_t running_version = 0;
+    if (d != by_id.end()) {
+      for (const auto& s : d->second->node.slots()) {
+        if (s.state() != v1::SLOT_STATE_ACTIVE) continue;
+        running_id = s.model_id();
+        running_version = s.model_version();
+      }
+    }
+    ArtifactChoice choice =
+        ChooseArtifact(model.model, artifact.artifact_id, running_id,
+                       running_version, DeltaRefused(t));
+    store::ArtifactRecord send = artifact;
+    if (choice.is_delta) {
+      auto delta = artifacts_->Get(choice.artifact_id);
+      if (delta.ok()) {
+        send = *delta;
+      } else {
+        choice.is_delta = false;  // the delta's file is gone: the blob
+      }
+    }
     v1::GatewayMessage m;
     auto* o = m.mutable_update_order();
-    o->set_order_id(OrderId(r.rollout_id(), id));
-    o->set_artifact_id(artifact.artifact_id);
-    o->set_artifact_bytes(artifact.size);
-    o->set_artifact_sha256(artifact.artifact_id);
+    o->set_order_id(choice.is_delta ? DeltaOrderId(r.rollout_id(), id)
+                                    : OrderId(r.rollout_id(), id));
+    o->set_artifact_id(send.artifact_id);
+    o->set_artifact_bytes(send.size);
+    o->set_artifact_sha256(send.artifact_id);
+    o->set_is_delta(choice.is_delta);
     o->set_model_ref(r.model_ref());
     o->set_action("install");
     if (!registry_->SendToDevice(id, m).ok()) continue;  // offline: later

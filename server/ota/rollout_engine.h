@@ -13,6 +13,11 @@
 // previous version by more than the allowed drop. A failed gate aborts the
 // rollout and orders every updated device back to its previous slot.
 //
+// An install is sent as a delta (server/ota/delta.h) when the model version
+// has one whose base is the blob the device runs, else as the full blob; a
+// device that refuses the delta is ordered the full blob at once (its
+// target's error says why).
+//
 // Every state change is written to the store before it takes effect, and
 // all progress is kept there, so a gateway restarted at any moment resumes
 // where it was (Tick() reloads unfinished rollouts).
@@ -44,6 +49,9 @@ struct RolloutEngineOptions {
   std::chrono::seconds default_wave_timeout{600};
   // An order without progress for this long is sent again.
   std::chrono::seconds order_retry{60};
+  // An order the agent reported "interrupted" (transient error) is sent
+  // again after this.
+  std::chrono::milliseconds interrupted_retry{2000};
 };
 
 class RolloutEngine {
@@ -73,9 +81,12 @@ class RolloutEngine {
   // due orders, evaluates gates. Call periodically and after progress.
   void Tick();
 
-  // Order ids are "<rollout id>/<device id>".
+  // Order ids are "<rollout id>/<device id>", and "<rollout id>/<device
+  // id>/delta" for an install sent as a delta.
   static std::string OrderId(const std::string& rollout_id,
                              const std::string& device_id);
+  static std::string DeltaOrderId(const std::string& rollout_id,
+                                  const std::string& device_id);
 
  private:
   RolloutEngine(store::Store* store, fleet::Registry* registry,
@@ -86,7 +97,8 @@ class RolloutEngine {
         artifacts_(artifacts),
         events_(events),
         clock_(clock),
-        options_(options) {}
+        options_(options),
+        started_at_ms_(clock->NowUnixMillis()) {}
 
   Status TickOne(v1::Rollout rollout);                // REQUIRES: mu_ held
   Status SaveAndPublish(v1::Rollout* rollout);        // REQUIRES: mu_ held
@@ -98,6 +110,7 @@ class RolloutEngine {
   events::EventBus* events_;
   const Clock* clock_;
   RolloutEngineOptions options_;
+  const int64_t started_at_ms_;
   std::mutex mu_;
 };
 

@@ -137,6 +137,45 @@ CREATE TABLE rollout_targets (
   PRIMARY KEY (rollout_id, device_id)
 ) WITHOUT ROWID;
 )sql"},
+    {4, "adaptation rounds and their clients", R"sql(
+CREATE TABLE rounds (
+  round_id        TEXT PRIMARY KEY,
+  state           INTEGER NOT NULL,
+  lineage         TEXT NOT NULL,
+  completed_seq   INTEGER NOT NULL,
+  round           BLOB NOT NULL,
+  frozen_sha256   BLOB NOT NULL,
+  tensor_sizes    BLOB NOT NULL,
+  start_tail_id   TEXT NOT NULL,
+  start_round_id  TEXT NOT NULL,
+  result_tail_id  TEXT NOT NULL,
+  optimizer_state BLOB NOT NULL,
+  seed            INTEGER NOT NULL,
+  deadline_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rounds_by_state ON rounds(state, round_id);
+CREATE INDEX rounds_by_lineage ON rounds(lineage, completed_seq);
+
+CREATE TABLE round_clients (
+  round_id        TEXT NOT NULL,
+  device_id       TEXT NOT NULL,
+  rank            INTEGER NOT NULL,
+  state           TEXT NOT NULL,
+  attempt         INTEGER NOT NULL,
+  ordered_at_ms   INTEGER NOT NULL,
+  updated_at_ms   INTEGER NOT NULL,
+  samples         INTEGER NOT NULL,
+  loss_before     REAL NOT NULL,
+  loss_after      REAL NOT NULL,
+  accuracy_before REAL NOT NULL,
+  accuracy_after  REAL NOT NULL,
+  error           TEXT NOT NULL,
+  total_bytes     INTEGER NOT NULL,
+  committed_bytes INTEGER NOT NULL,
+  upload          BLOB NOT NULL,
+  PRIMARY KEY (round_id, device_id)
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

@@ -622,11 +622,12 @@ class SqliteTelemetry final : public TelemetryRepository {
     Db& db = *s_->db;
     TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
     uint64_t added = 0;
+    TF_ASSIGN_OR_RETURN(auto insert,
+                        db.Prepare("INSERT OR IGNORE INTO telemetry VALUES "
+                                   "(?,?,?,?,?,?,?,?,?,?,?,?)"));
     for (const auto& r : rows) {
-      TF_ASSIGN_OR_RETURN(auto q,
-                          db.Prepare("INSERT OR IGNORE INTO telemetry VALUES "
-                                     "(?,?,?,?,?,?,?,?,?,?,?,?)"));
-      q.Bind(1, r.device_id)
+      insert.Reset();
+      insert.Bind(1, r.device_id)
           .Bind(2, static_cast<int64_t>(r.counter))
           .Bind(3, r.time_ms)
           .Bind(4, static_cast<int64_t>(r.inferences))
@@ -638,7 +639,7 @@ class SqliteTelemetry final : public TelemetryRepository {
           .Bind(10, static_cast<int64_t>(r.errors))
           .Bind(11, static_cast<int64_t>(r.model_version))
           .BindBlob(12, r.record);
-      TF_RETURN_IF_ERROR(q.Run());
+      TF_RETURN_IF_ERROR(insert.Run());
       added += static_cast<uint64_t>(db.Changes());
     }
     for (const auto& [id, w] : windows) {
@@ -1063,6 +1064,312 @@ class SqliteRollouts final : public RolloutRepository {
   Shared* s_;
 };
 
+// Rounds: the message and engine state in `rounds`, one row per selected
+// device in `round_clients` (with the update bytes received so far).
+class SqliteRounds final : public RoundRepository {
+ public:
+  explicit SqliteRounds(Shared* s) : s_(s) {}
+
+  Status Put(const RoundRecord& r,
+             const std::vector<RoundClient>& clients) override {
+    return PutRound(r, clients, nullptr);
+  }
+
+  Status PutWithUpload(const RoundRecord& r, const RoundClient& c) override {
+    return PutRound(r, {c}, &c);
+  }
+
+ private:
+  // The round, its clients and, when `upload` is set, that client's whole
+  // upload, in one transaction.
+  Status PutRound(const RoundRecord& r, const std::vector<RoundClient>& clients,
+                  const RoundClient* upload) {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    Db& db = *s_->db;
+    TF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db));
+    TF_ASSIGN_OR_RETURN(auto q,
+                        db.Prepare("INSERT OR REPLACE INTO rounds VALUES "
+                                   "(?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    std::string sizes;
+    for (uint32_t n : r.tensor_sizes) {
+      for (int i = 0; i < 4; ++i)
+        sizes.push_back(static_cast<char>(n >> (8 * i)));
+    }
+    q.Bind(1, r.round.round_id())
+        .Bind(2, static_cast<int64_t>(r.round.state()))
+        .Bind(3, r.lineage)
+        .Bind(4, static_cast<int64_t>(r.completed_seq))
+        .BindBlob(5, r.round.SerializeAsString())
+        .BindBlob(6, r.frozen_sha256)
+        .BindBlob(7, sizes)
+        .Bind(8, r.start_tail_id)
+        .Bind(9, r.start_round_id)
+        .Bind(10, r.result_tail_id)
+        .BindBlob(11, r.optimizer_state)
+        .Bind(12, static_cast<int64_t>(r.seed))
+        .Bind(13, r.deadline_ms);
+    TF_RETURN_IF_ERROR(q.Run());
+    for (const auto& c : clients) TF_RETURN_IF_ERROR(PutClientLocked(db, c));
+    if (upload) {
+      TF_ASSIGN_OR_RETURN(auto u,
+                          db.Prepare("UPDATE round_clients SET upload=?,"
+                                     " committed_bytes=?, total_bytes=? WHERE"
+                                     " round_id=? AND device_id=?"));
+      u.BindBlob(1, upload->upload)
+          .Bind(2, static_cast<int64_t>(upload->upload.size()))
+          .Bind(3, static_cast<int64_t>(upload->total_bytes))
+          .Bind(4, upload->round_id)
+          .Bind(5, upload->device_id);
+      TF_RETURN_IF_ERROR(u.Run());
+    }
+    return tx.Commit();
+  }
+
+ public:
+  Result<RoundRecord> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto list,
+        Select(std::string(kRoundSelect) + " WHERE round_id=?", {id}, 1));
+    if (list.empty()) return NotFoundError("no round " + id);
+    return std::move(list.front());
+  }
+
+  Result<std::vector<v1::Round>> List(const std::string& after_id,
+                                      uint32_t limit) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q, s_->db->Prepare("SELECT round FROM rounds WHERE round_id > "
+                                "? ORDER BY round_id LIMIT ?"));
+    q.Bind(1, after_id).Bind(2, static_cast<int64_t>(limit));
+    std::vector<v1::Round> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      v1::Round r;
+      if (!r.ParseFromString(q.Blob(0)))
+        return DataLossError("stored round does not parse");
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  Result<std::vector<RoundRecord>> ListUnfinished() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return Select(std::string(kRoundSelect) +
+                      " WHERE state NOT IN (6,7,8) ORDER BY round_id",
+                  {}, 0);
+  }
+
+  Result<RoundRecord> LatestCompleted(const std::string& lineage) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto list,
+                        Select(std::string(kRoundSelect) +
+                                   " WHERE lineage=? AND completed_seq > 0"
+                                   " ORDER BY completed_seq DESC LIMIT 1",
+                               {lineage}, 0));
+    if (list.empty()) return NotFoundError("no completed round in " + lineage);
+    return std::move(list.front());
+  }
+
+  Result<uint64_t> MaxCompletedSeq() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare("SELECT COALESCE(MAX("
+                                                "completed_seq), 0) FROM "
+                                                "rounds"));
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    uint64_t v = row ? static_cast<uint64_t>(q.Int(0)) : 0;
+    q.Reset();
+    return v;
+  }
+
+  Status PutClient(const RoundClient& c) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return PutClientLocked(*s_->db, c);
+  }
+
+  Result<RoundClient> Client(const std::string& round_id,
+                             const std::string& device_id,
+                             bool with_upload) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto list, SelectClients(" WHERE round_id=? AND device_id=?", round_id,
+                                 device_id, with_upload));
+    if (list.empty()) {
+      return NotFoundError("device " + device_id + " is not in round " +
+                           round_id);
+    }
+    return std::move(list.front());
+  }
+
+  Result<std::vector<RoundClient>> Clients(const std::string& round_id,
+                                           bool with_uploads) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    return SelectClients(" WHERE round_id=? ORDER BY device_id", round_id, "",
+                         with_uploads);
+  }
+
+  Result<uint64_t> AppendUpload(const std::string& round_id,
+                                const std::string& device_id, uint32_t attempt,
+                                uint64_t offset, std::string_view data,
+                                uint64_t total_bytes) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        s_->db->Prepare("UPDATE round_clients SET upload = upload || ?,"
+                        " committed_bytes = committed_bytes + ?,"
+                        " total_bytes = ? WHERE round_id=? AND device_id=?"
+                        " AND attempt=? AND committed_bytes=?"));
+    q.BindBlob(1, data)
+        .Bind(2, static_cast<int64_t>(data.size()))
+        .Bind(3, static_cast<int64_t>(total_bytes))
+        .Bind(4, round_id)
+        .Bind(5, device_id)
+        .Bind(6, static_cast<int64_t>(attempt))
+        .Bind(7, static_cast<int64_t>(offset));
+    TF_RETURN_IF_ERROR(q.Run());
+    if (s_->db->Changes() != 1) {
+      return FailedPreconditionError(
+          "upload of " + device_id + " is not at attempt " +
+          std::to_string(attempt) + " and offset " + std::to_string(offset));
+    }
+    return offset + data.size();
+  }
+
+  Result<std::map<int, uint64_t>> CountByState() override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare("SELECT state, COUNT(*) FROM "
+                                                "rounds GROUP BY state"));
+    std::map<int, uint64_t> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out[static_cast<int>(q.Int(0))] = static_cast<uint64_t>(q.Int(1));
+    }
+    return out;
+  }
+
+ private:
+  static constexpr char kRoundSelect[] =
+      "SELECT round, lineage, completed_seq, frozen_sha256, tensor_sizes,"
+      " start_tail_id, start_round_id, result_tail_id, optimizer_state, seed,"
+      " deadline_ms FROM rounds";
+
+  // REQUIRES: s_->mu held.
+  Result<std::vector<RoundRecord>> Select(const std::string& sql,
+                                          const std::vector<std::string>& args,
+                                          int) {
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    for (size_t i = 0; i < args.size(); ++i)
+      q.Bind(static_cast<int>(i + 1), args[i]);
+    std::vector<RoundRecord> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      RoundRecord r;
+      if (!r.round.ParseFromString(q.Blob(0)))
+        return DataLossError("stored round does not parse");
+      r.lineage = q.Text(1);
+      r.completed_seq = static_cast<uint64_t>(q.Int(2));
+      r.frozen_sha256 = q.Blob(3);
+      std::string sizes = q.Blob(4);
+      for (size_t i = 0; i + 4 <= sizes.size(); i += 4) {
+        uint32_t n = 0;
+        for (int k = 0; k < 4; ++k)
+          n |= static_cast<uint32_t>(static_cast<uint8_t>(sizes[i + k]))
+               << (8 * k);
+        r.tensor_sizes.push_back(n);
+      }
+      r.start_tail_id = q.Text(5);
+      r.start_round_id = q.Text(6);
+      r.result_tail_id = q.Text(7);
+      r.optimizer_state = q.Blob(8);
+      r.seed = static_cast<uint64_t>(q.Int(9));
+      r.deadline_ms = q.Int(10);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // REQUIRES: s_->mu held.
+  Result<std::vector<RoundClient>> SelectClients(const std::string& where,
+                                                 const std::string& round_id,
+                                                 const std::string& device_id,
+                                                 bool with_upload) {
+    std::string sql =
+        "SELECT round_id, device_id, rank, state, attempt, ordered_at_ms,"
+        " updated_at_ms, samples, loss_before, loss_after, accuracy_before,"
+        " accuracy_after, error, total_bytes, committed_bytes, ";
+    sql += with_upload ? "upload" : "x''";
+    sql += " FROM round_clients" + where;
+    TF_ASSIGN_OR_RETURN(auto q, s_->db->Prepare(sql));
+    q.Bind(1, round_id);
+    if (!device_id.empty()) q.Bind(2, device_id);
+    std::vector<RoundClient> out;
+    for (;;) {
+      TF_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      RoundClient c;
+      c.round_id = q.Text(0);
+      c.device_id = q.Text(1);
+      c.rank = static_cast<uint64_t>(q.Int(2));
+      c.state = q.Text(3);
+      c.attempt = static_cast<uint32_t>(q.Int(4));
+      c.ordered_at_ms = q.Int(5);
+      c.updated_at_ms = q.Int(6);
+      c.samples = static_cast<uint32_t>(q.Int(7));
+      c.loss_before = q.Double(8);
+      c.loss_after = q.Double(9);
+      c.accuracy_before = q.Double(10);
+      c.accuracy_after = q.Double(11);
+      c.error = q.Text(12);
+      c.total_bytes = static_cast<uint64_t>(q.Int(13));
+      c.committed_bytes = static_cast<uint64_t>(q.Int(14));
+      c.upload = q.Blob(15);
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+  static Status PutClientLocked(Db& db, const RoundClient& c) {
+    TF_ASSIGN_OR_RETURN(
+        auto q,
+        db.Prepare(
+            "INSERT INTO round_clients VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,x'') ON CONFLICT(round_id, "
+            "device_id) DO UPDATE SET rank=excluded.rank,"
+            " state=excluded.state, ordered_at_ms=excluded.ordered_at_ms,"
+            " updated_at_ms=excluded.updated_at_ms,"
+            " samples=excluded.samples, loss_before=excluded.loss_before,"
+            " loss_after=excluded.loss_after,"
+            " accuracy_before=excluded.accuracy_before,"
+            " accuracy_after=excluded.accuracy_after, error=excluded.error,"
+            " total_bytes=CASE WHEN attempt=excluded.attempt THEN total_bytes"
+            " ELSE excluded.total_bytes END,"
+            " committed_bytes=CASE WHEN attempt=excluded.attempt THEN"
+            " committed_bytes ELSE 0 END,"
+            " upload=CASE WHEN attempt=excluded.attempt THEN upload ELSE x''"
+            " END, attempt=excluded.attempt"));
+    q.Bind(1, c.round_id)
+        .Bind(2, c.device_id)
+        .Bind(3, static_cast<int64_t>(c.rank))
+        .Bind(4, c.state)
+        .Bind(5, static_cast<int64_t>(c.attempt))
+        .Bind(6, c.ordered_at_ms)
+        .Bind(7, c.updated_at_ms)
+        .Bind(8, static_cast<int64_t>(c.samples))
+        .BindDouble(9, c.loss_before)
+        .BindDouble(10, c.loss_after)
+        .BindDouble(11, c.accuracy_before)
+        .BindDouble(12, c.accuracy_after)
+        .Bind(13, c.error)
+        .Bind(14, static_cast<int64_t>(c.total_bytes));
+    return q.Run();
+  }
+
+  Shared* s_;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Db> db, int version)
@@ -1073,7 +1380,8 @@ class SqliteStore final : public Store {
         telemetry_(&shared_),
         artifacts_(&shared_),
         models_(&shared_),
-        rollouts_(&shared_) {
+        rollouts_(&shared_),
+        rounds_(&shared_) {
     shared_.db = std::move(db);
   }
   DeviceRepository& devices() override { return devices_; }
@@ -1083,6 +1391,7 @@ class SqliteStore final : public Store {
   ArtifactRepository& artifacts() override { return artifacts_; }
   ModelRepository& models() override { return models_; }
   RolloutRepository& rollouts() override { return rollouts_; }
+  RoundRepository& rounds() override { return rounds_; }
   int schema_version() const override { return version_; }
 
  private:
@@ -1095,6 +1404,7 @@ class SqliteStore final : public Store {
   SqliteArtifacts artifacts_;
   SqliteModels models_;
   SqliteRollouts rollouts_;
+  SqliteRounds rounds_;
 };
 
 }  // namespace
@@ -1115,6 +1425,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(
       }
     }
     TF_ASSIGN_OR_RETURN(db, Db::Open(options.path));
+    // A page cache of up to 32 MiB (SQLite's default is 2 MiB): a telemetry
+    // ingest transaction (up to 20,000 rows) dirties thousands of pages,
+    // which a small cache spills to the WAL mid-transaction and reads back.
+    TF_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size=-32768"));
   }
   TF_ASSIGN_OR_RETURN(int version,
                       Migrate(*db, SchemaMigrations(), clock.NowUnixMillis()));

@@ -236,7 +236,7 @@ class TelemetryRepository {
 struct ArtifactRecord {
   std::string artifact_id;
   uint64_t size = 0;
-  std::string kind;  // "blob" or "delta"
+  std::string kind;  // "blob", "delta" or "tail" (a round's TNTL)
   int64_t created_at_ms = 0;
 };
 
@@ -299,6 +299,90 @@ class RolloutRepository {
       const std::string& rollout_id) = 0;
 };
 
+// ---- Adaptation rounds ------------------------------------------------------
+
+// A round: the API message plus what the round engine keeps to resume it.
+struct RoundRecord {
+  v1::Round round;
+  // Rounds of one lineage continue each other's tail: "<model name>/<hex of
+  // the frozen-part SHA-256>".
+  std::string lineage;
+  std::string frozen_sha256;  // 32 bytes
+  // Element count of each tail tensor (W, b per trainable layer).
+  std::vector<uint32_t> tensor_sizes;
+  std::string start_tail_id;   // TNTL artifact the round starts from
+  std::string start_round_id;  // the lineage's previous round, or ""
+  std::string result_tail_id;  // TNTL artifact after aggregation, or ""
+  // Server optimizer state after this round (FedAdam), opaque bytes.
+  std::string optimizer_state;
+  uint64_t seed = 0;
+  int64_t deadline_ms = 0;
+  // Order of completion within the store (1, 2, ...); 0 until COMPLETED
+  // with a result tail.
+  uint64_t completed_seq = 0;
+};
+
+// One selected device of a round.
+struct RoundClient {
+  std::string round_id;
+  std::string device_id;
+  uint64_t rank = 0;  // selection order (lower first)
+  // selected, ordered, training, reported, refused, declined, failed,
+  // dropped, late, cancelled
+  std::string state = "selected";
+  uint32_t attempt = 1;
+  int64_t ordered_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  uint32_t samples = 0;
+  double loss_before = 0, loss_after = 0;
+  double accuracy_before = 0, accuracy_after = 0;
+  std::string error;
+  uint64_t total_bytes = 0;
+  uint64_t committed_bytes = 0;
+  std::string upload;  // the update's bytes (filled by Client(s) on request)
+};
+
+class RoundRepository {
+ public:
+  virtual ~RoundRepository() = default;
+  // Insert or replace the round and, in the same transaction, the given
+  // clients (PutClient semantics).
+  virtual Status Put(const RoundRecord& round,
+                     const std::vector<RoundClient>& clients = {}) = 0;
+  virtual Result<RoundRecord> Get(const std::string& round_id) = 0;
+  virtual Result<std::vector<v1::Round>> List(const std::string& after_id,
+                                              uint32_t limit) = 0;
+  // Rounds not COMPLETED, FAILED or CANCELLED.
+  virtual Result<std::vector<RoundRecord>> ListUnfinished() = 0;
+  // The lineage's round with the highest completed_seq; NOT_FOUND if none.
+  virtual Result<RoundRecord> LatestCompleted(const std::string& lineage) = 0;
+  virtual Result<uint64_t> MaxCompletedSeq() = 0;
+  // Insert or update everything but the upload; a changed attempt clears
+  // the upload (bytes and committed_bytes).
+  virtual Status PutClient(const RoundClient& client) = 0;
+  virtual Result<RoundClient> Client(const std::string& round_id,
+                                     const std::string& device_id,
+                                     bool with_upload) = 0;
+  // Ordered by device id.
+  virtual Result<std::vector<RoundClient>> Clients(const std::string& round_id,
+                                                   bool with_uploads) = 0;
+  // Appends `data` to the upload when `attempt` and `offset ==
+  // committed_bytes` match, and sets total_bytes; returns the new committed
+  // byte count. FAILED_PRECONDITION when they do not match.
+  virtual Result<uint64_t> AppendUpload(const std::string& round_id,
+                                        const std::string& device_id,
+                                        uint32_t attempt, uint64_t offset,
+                                        std::string_view data,
+                                        uint64_t total_bytes) = 0;
+  // Put(round, {client}) that also stores `client.upload` as the client's
+  // whole upload (committed_bytes = its size), in one transaction: an
+  // update that arrives in one chunk costs one commit.
+  virtual Status PutWithUpload(const RoundRecord& round,
+                               const RoundClient& client) = 0;
+  // Number of rounds in each state (v1::RoundState values).
+  virtual Result<std::map<int, uint64_t>> CountByState() = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -309,6 +393,7 @@ class Store {
   virtual ArtifactRepository& artifacts() = 0;
   virtual ModelRepository& models() = 0;
   virtual RolloutRepository& rollouts() = 0;
+  virtual RoundRepository& rounds() = 0;
   // Schema version after migrations.
   virtual int schema_version() const = 0;
 };

@@ -1,6 +1,9 @@
 // TelemetryIngest: opens and verifies sealed records relayed by agents and
 // stores each exactly once, through one writer thread that batches many
-// sessions' records into one transaction.
+// sessions' records into one transaction. A small pool of opener threads
+// authenticates, decrypts and decodes the next batch while the writer
+// commits the current one; every decision that depends on order (the
+// replay window) is taken by the writer, in submission order.
 //
 // Per record, in order: the device must be active and have a telemetry key;
 // the counter must pass the device's replay window (a counter already
@@ -9,7 +12,9 @@
 // record must decode ("malformed"). Refusals are counted by reason in
 // tinyfleet_telemetry_records_total and logged once per device and reason.
 // Every examined record, stored or refused, is acknowledged so the agent
-// drops it; the acknowledgement is sent only after the batch committed.
+// drops it; `done` gets the outcome only after the transaction holding the
+// batch committed (synchronous=FULL). When the transaction fails, `done`
+// gets the error instead, no record counts as seen, and the agent resends.
 //
 // Thread-safety: thread-safe; `done` callbacks run on the writer thread.
 #ifndef TINYFLEET_SERVER_TELEMETRY_INGEST_H_
@@ -40,6 +45,9 @@ struct IngestOptions {
   // Records queued at most before Submit refuses with RESOURCE_EXHAUSTED
   // (back-pressure: the agent keeps them and retries). Default 200,000.
   size_t max_queued_records = 200'000;
+  // Threads that open and decode records (AES-GCM through OpenSSL) while
+  // the writer commits. At least 1; default 2, the gateway's core count.
+  size_t open_threads = 2;
 };
 
 struct SealedInput {

@@ -192,6 +192,7 @@ export function deviceView(root, { id }) {
     chartAbort = abort;
     const end = new Date();
     const start = new Date(end.getTime() - range.ms);
+    const span = { from: start.getTime() / 1000, to: end.getTime() / 1000 };
     await Promise.all(
       charts.map(async (c) => {
         const params = {
@@ -209,9 +210,9 @@ export function deviceView(root, { id }) {
           const r = await api.telemetry(params, { signal: abort.signal });
           if (disposed || abort.signal.aborted) return;
           const pts = r.points || [];
-          c.chart.update([pts.map((p) => new Date(p.time).getTime() / 1000), pts.map((p) => p.value)]);
+          c.chart.update([pts.map((p) => new Date(p.time).getTime() / 1000), pts.map((p) => p.value)], span);
         } catch (e) {
-          if (e.name !== 'AbortError' && !disposed) c.chart.update([[], []]);
+          if (e.name !== 'AbortError' && !disposed) c.chart.update([[], []], span);
         }
       }),
     );

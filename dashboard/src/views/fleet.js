@@ -206,6 +206,7 @@ export function fleetView(root) {
   async function loadChart() {
     const end = new Date();
     const start = new Date(end.getTime() - 3600e3);
+    const span = { from: start.getTime() / 1000, to: end.getTime() / 1000 };
     try {
       const r = await api.telemetry({
         metric: 'inferences',
@@ -217,9 +218,9 @@ export function fleetView(root) {
       });
       if (disposed) return;
       const pts = r.points || [];
-      chart.update([pts.map((p) => new Date(p.time).getTime() / 1000), pts.map((p) => p.value)]);
+      chart.update([pts.map((p) => new Date(p.time).getTime() / 1000), pts.map((p) => p.value)], span);
     } catch {
-      if (!disposed) chart.update([[], []]);
+      if (!disposed) chart.update([[], []], span);
     }
   }
 

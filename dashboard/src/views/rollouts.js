@@ -1,13 +1,26 @@
 // Rollouts: each rollout with its waves, gates and progress, updated live
-// from rollout events. Shows a plain note while the gateway has none, or
-// does not offer rollouts at all.
-import { api } from '../api.js';
+// from rollout events; operators (not viewers) can pause, resume and abort
+// them. Shows a plain note while the gateway has none, or does not offer
+// rollouts at all.
+import { api, canOperate } from '../api.js';
 import { clear, empty, errorNote, h } from '../dom.js';
 import { ago, bytes, duration, enumText, percent, time } from '../format.js';
 
-export function rolloutsView(root) {
+// What an operator may do to a rollout in each state.
+const ACTIONS = {
+  running: ['pause', 'abort'],
+  paused: ['resume', 'abort'],
+  pending: ['abort'],
+};
+const ACTION_TEXT = { pause: 'Pause', resume: 'Resume', abort: 'Abort' };
+
+export function rolloutsView(root, params, { principal } = {}) {
   let disposed = false;
+  const operate = canOperate(principal);
   const rollouts = new Map(); // rollout id -> Rollout
+  const busy = new Set(); // rollout ids with an action in flight
+  const confirming = new Map(); // rollout id -> timer: abort asked once
+  const actionErrors = new Map(); // rollout id -> message of the last failure
   const list = h('div', { id: 'rollouts', class: 'stack' });
   const status = h('div', { id: 'rollouts-status' });
   const error = errorNote('');
@@ -47,6 +60,63 @@ export function rolloutsView(root) {
     );
   }
 
+  async function act(r, action) {
+    if (action === 'abort' && !confirming.has(r.rollout_id)) {
+      // Aborting rolls every updated node back: ask for a second click.
+      confirming.set(
+        r.rollout_id,
+        setTimeout(() => {
+          confirming.delete(r.rollout_id);
+          if (!disposed) render();
+        }, 5000),
+      );
+      return render();
+    }
+    clearTimeout(confirming.get(r.rollout_id));
+    confirming.delete(r.rollout_id);
+    busy.add(r.rollout_id);
+    actionErrors.delete(r.rollout_id);
+    render();
+    try {
+      const changed = await api.rolloutAction(r.rollout_id, action);
+      if (disposed) return;
+      if (changed?.rollout_id) rollouts.set(changed.rollout_id, changed);
+    } catch (e) {
+      if (disposed) return;
+      actionErrors.set(
+        r.rollout_id,
+        e.status === 403 ? `Not allowed: ${e.message}` : `Cannot ${action}: ${e.message}`,
+      );
+    } finally {
+      busy.delete(r.rollout_id);
+    }
+    if (!disposed) render();
+  }
+
+  function actions(r) {
+    if (!operate) return null;
+    const allowed = ACTIONS[enumText(r.state)] || [];
+    if (!allowed.length) return null;
+    return h(
+      'div',
+      { class: 'actions' },
+      allowed.map((a) => {
+        const confirm = a === 'abort' && confirming.has(r.rollout_id);
+        return h(
+          'button',
+          {
+            type: 'button',
+            class: a === 'abort' ? 'danger' : '',
+            dataset: { action: a, confirm: confirm ? 'true' : undefined },
+            disabled: busy.has(r.rollout_id),
+            onclick: () => act(r, a),
+          },
+          confirm ? 'Confirm abort (rolls back)' : ACTION_TEXT[a],
+        );
+      }),
+    );
+  }
+
   function card(r) {
     const p = progress(r);
     const gate = r.gate || {};
@@ -63,7 +133,9 @@ export function rolloutsView(root) {
         h('span', { class: 'chip mono' }, r.model_ref),
         h('span', { class: 'state ' + enumText(r.state) }, enumText(r.state)),
         h('span', { class: 'muted' }, `updated ${ago(r.updated_at)}`),
+        actions(r),
       ),
+      actionErrors.has(r.rollout_id) ? errorNote(actionErrors.get(r.rollout_id)) : null,
       bar(p),
       h(
         'p',
@@ -167,6 +239,7 @@ export function rolloutsView(root) {
     unmount() {
       disposed = true;
       clearInterval(timer);
+      for (const t of confirming.values()) clearTimeout(t);
     },
   };
 }

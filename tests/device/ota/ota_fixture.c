@@ -258,6 +258,12 @@ tn_status ota_build_blob(const ota_blob_spec* spec, uint8_t* out, size_t cap,
   } else {
     fx_small_cnn(m, spec->seed, 1);
   }
+  if (spec->tail_step != 0 && m->has_tail) {
+    float step = (float)spec->tail_step / 1000.0f;
+    for (uint32_t i = 0; i < m->param_count; ++i) {
+      m->params[i] *= (i & 1u) ? 1.0f - step : 1.0f + step;
+    }
+  }
   tn_status st = fx_plan(m, spec->target);
   if (st != TN_OK) return st;
   st = build_once(spec, NULL, 0, NULL, 0, out, cap, size);

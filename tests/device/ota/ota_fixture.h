@@ -92,6 +92,10 @@ typedef struct ota_blob_spec {
   int canary;            /* 0: none, 1: correct, 2: wrong expected output */
   int ds_cnn;            /* 0: small CNN, 1: DS-CNN keyword spotter */
   uint64_t seed;         /* weights */
+  /* 0: the tail as generated. n > 0: every tail parameter p becomes
+   * p * (1 + n / 1000) or p * (1 - n / 1000), alternating -- a tail-only
+   * update as a training round makes (DS-CNN only). */
+  uint32_t tail_step;
 } ota_blob_spec;
 
 /* Defaults: GAP9, model byte 0x11, version 1, counter 1, signature

@@ -358,8 +358,8 @@ TN_TEST(ping_and_nack_codes) {
       TN_LINK_MSG_MODEL_BEGIN,  TN_LINK_MSG_MODEL_CHUNK,
       TN_LINK_MSG_MODEL_COMMIT, TN_LINK_MSG_ACTIVATE,
       TN_LINK_MSG_CONFIRM,      TN_LINK_MSG_ROLLBACK,
-      TN_LINK_MSG_TRAIN,        TN_LINK_MSG_UPDATE_CHUNK,
-      TN_LINK_MSG_INFER_REQUEST};
+      TN_LINK_MSG_TRAIN,        TN_LINK_MSG_TRAIN_TAIL,
+      TN_LINK_MSG_TRAIN_CANCEL, TN_LINK_MSG_INFER_REQUEST};
   for (size_t i = 0; i < TN_ARRAY_SIZE(later); ++i) {
     expect_nack(&node, later[i], TN_LINK_FLAG_ACK_REQUESTED,
                 (uint16_t)(100 + i), p, 1, TN_ERR_UNSUPPORTED);
@@ -375,6 +375,8 @@ TN_TEST(ping_and_nack_codes) {
               TN_ERR_MSG_TYPE);
   expect_nack(&node, TN_LINK_MSG_ACK, TN_LINK_FLAG_ACK_REQUESTED, 123, p, 0,
               TN_ERR_MSG_TYPE);
+  expect_nack(&node, TN_LINK_MSG_UPDATE_CHUNK, TN_LINK_FLAG_ACK_REQUESTED, 131,
+              p, 0, TN_ERR_MSG_TYPE);
   /* Malformed payloads and a foreign link version. */
   expect_nack(&node, TN_LINK_MSG_PING, 0, 124, p, 3, TN_ERR_MSG_MALFORMED);
   const uint8_t hello_short[] = {1, 0};
@@ -388,7 +390,7 @@ TN_TEST(ping_and_nack_codes) {
                        4, &resp, rp),
               0);
   TN_CHECK_EQ(node.stats.responses_ignored, 1);
-  TN_CHECK_EQ(node.stats.nacks, TN_ARRAY_SIZE(later) + 6);
+  TN_CHECK_EQ(node.stats.nacks, TN_ARRAY_SIZE(later) + 7);
 }
 
 TN_TEST(duplicate_requests_are_not_run_twice) {

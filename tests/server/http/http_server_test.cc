@@ -140,6 +140,93 @@ TEST(HttpServerTest, PrefixRoutesHeadersAndHead) {
   (*server)->Stop();
 }
 
+std::string Post(uint16_t port, const std::string& target,
+                 const std::string& body, const std::string& extra = "") {
+  return Exchange(port, "POST " + target + " HTTP/1.1\r\nHost: x\r\n" + extra +
+                            "Content-Type: application/json\r\n"
+                            "Content-Length: " +
+                            std::to_string(body.size()) +
+                            "\r\nConnection: close\r\n\r\n" + body);
+}
+
+TEST(HttpServerTest, PostRoutesGetTheBodyAndMethodsAreKeptApart) {
+  HttpServerOptions options;
+  options.max_body_bytes = 1024;
+  auto server = HttpServer::Bind("127.0.0.1", 0, options);
+  ASSERT_TRUE(server.ok());
+  std::mutex mu;
+  std::string seen_body, seen_method, seen_path;
+  (*server)->Route("/things", [](const Request&) {
+    return Response{200, "text/plain", "read"};
+  });
+  (*server)->Route(
+      "/things",
+      [&](const Request& r) {
+        std::lock_guard<std::mutex> lock(mu);
+        seen_body = r.body;
+        seen_method = r.method;
+        return Response{201, "text/plain", "made"};
+      },
+      Method::kPost);
+  (*server)->RoutePrefix(
+      "/things/",
+      [&](const Request& r) {
+        std::lock_guard<std::mutex> lock(mu);
+        seen_path = r.Path();
+        return Response{200, "text/plain", "acted"};
+      },
+      Method::kPost);
+  (*server)->Route("/read-only", [](const Request&) {
+    return Response{200, "text/plain", "ro"};
+  });
+  (*server)->Start();
+  uint16_t port = (*server)->port();
+
+  // One path, two methods, two handlers.
+  EXPECT_NE(Get(port, "/things").find("\r\n\r\nread"), std::string::npos);
+  std::string made = Post(port, "/things", "{\"a\":1}");
+  EXPECT_NE(made.find("201"), std::string::npos) << made;
+  EXPECT_NE(made.find("\r\n\r\nmade"), std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(seen_body, "{\"a\":1}");
+    EXPECT_EQ(seen_method, "POST");
+  }
+  EXPECT_NE(Post(port, "/things/7/pause", "").find("\r\n\r\nacted"),
+            std::string::npos);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(seen_path, "/things/7/pause");
+  }
+  // A POST-only prefix does not answer GET; a GET-only path not POST.
+  std::string get_action = Get(port, "/things/7/pause");
+  EXPECT_NE(get_action.find("405"), std::string::npos) << get_action;
+  EXPECT_NE(get_action.find("Allow: POST"), std::string::npos) << get_action;
+  std::string post_ro = Post(port, "/read-only", "{}");
+  EXPECT_NE(post_ro.find("405"), std::string::npos);
+  EXPECT_NE(post_ro.find("Allow: GET, HEAD"), std::string::npos) << post_ro;
+  std::string del = Exchange(
+      port, "DELETE /things HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(del.find("405"), std::string::npos);
+  EXPECT_NE(del.find("Allow: GET, HEAD, POST"), std::string::npos) << del;
+
+  // A body over the limit is refused without reaching the handler.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    seen_body.clear();
+  }
+  std::string big = Post(port, "/things", std::string(2000, 'x'));
+  EXPECT_NE(big.find("413"), std::string::npos) << big;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(seen_body, "");
+  }
+  // The limit is the option, not a fixed size: 1024 bytes pass.
+  EXPECT_NE(Post(port, "/things", std::string(1024, 'y')).find("201"),
+            std::string::npos);
+  (*server)->Stop();
+}
+
 TEST(HttpServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   auto server = HttpServer::Bind("127.0.0.1", 0);
   ASSERT_TRUE(server.ok());

@@ -2,7 +2,7 @@
 // with an in-memory store, a registry with enrolled devices, telemetry rows
 // and the event bus: authentication and roles, devices, telemetry queries,
 // UNIMPLEMENTED sources, stream tickets, and the live event stream
-// (delivery, resume, reset, revocation).
+// (delivery, resume, reset, revocation); rollout actions and their role.
 #include "server/api/json_api.h"
 
 #include <google/protobuf/util/time_util.h>
@@ -32,15 +32,46 @@ class JsonApiTest : public ::testing::Test {
         std::make_unique<Authenticator>(&store_->operator_tokens(), &clock_);
     viewer_ =
         "Bearer " + auth_->CreateToken("ui", store::Role::kViewer)->second;
+    operator_ =
+        "Bearer " + auth_->CreateToken("ops", store::Role::kOperator)->second;
     server_ = std::move(http::HttpServer::Bind("127.0.0.1", 0)).value();
     JsonApiSources sources;
     sources.events = bus_.get();
     sources.telemetry = &store_->telemetry();
     sources.clock = &clock_;
+    if (WithRollouts() || WithRounds()) {
+      artifacts_ =
+          std::move(ota::ArtifactStore::Open(dir_.path() / "artifacts",
+                                             &store_->artifacts(), &clock_))
+              .value();
+    }
+    if (WithRounds()) {
+      key_ = std::move(catalog::SigningKey::LoadOrCreate(dir_.path() / "keys"))
+                 .value();
+      catalog_ = std::move(catalog::ModelCatalog::Create(
+                               store_.get(), artifacts_.get(), &key_,
+                               bus_.get(), &clock_))
+                     .value();
+      dispatcher_ = adapt::RegistryDispatcher(registry_.get());
+      rounds_ = std::move(adapt::RoundEngine::Create(
+                              store_.get(), dispatcher_.get(), artifacts_.get(),
+                              catalog_.get(), bus_.get(), &clock_))
+                    .value();
+      sources.rounds = rounds_.get();
+    }
+    if (WithRollouts()) {
+      rollouts_ = std::move(ota::RolloutEngine::Create(
+                                store_.get(), registry_.get(), artifacts_.get(),
+                                bus_.get(), &clock_))
+                      .value();
+      sources.rollouts = rollouts_.get();
+    }
     RegisterJsonApi(server_.get(), registry_.get(), auth_.get(), sources);
     server_->Start();
   }
   void TearDown() override { server_->Stop(); }
+  virtual bool WithRollouts() const { return false; }
+  virtual bool WithRounds() const { return false; }
 
   std::string Enroll(const store::Labels& labels = {}) {
     auto t =
@@ -64,6 +95,19 @@ class JsonApiTest : public ::testing::Test {
     return c.text();
   }
 
+  // A complete POST with a JSON body; returns the whole response text.
+  std::string Post(const std::string& target, const std::string& auth,
+                   const std::string& body = "") {
+    RawClient c(server_->port());
+    c.Write("POST " + target + " HTTP/1.1\r\nHost: x\r\n" +
+            (auth.empty() ? "" : "Authorization: " + auth + "\r\n") +
+            "Content-Type: application/json\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+            body);
+    c.ReadUntilClosed();
+    return c.text();
+  }
+
   std::string Ticket() {
     std::string r = Get("/api/v1/events/ticket", viewer_);
     size_t at = r.find("\"ticket\":\"");
@@ -80,7 +124,15 @@ class JsonApiTest : public ::testing::Test {
   std::unique_ptr<fleet::Registry> registry_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<http::HttpServer> server_;
+  testing::TempDir dir_;
+  std::unique_ptr<ota::ArtifactStore> artifacts_;
+  std::unique_ptr<ota::RolloutEngine> rollouts_;
+  catalog::SigningKey key_;
+  std::unique_ptr<catalog::ModelCatalog> catalog_;
+  std::unique_ptr<adapt::Dispatcher> dispatcher_;
+  std::unique_ptr<adapt::RoundEngine> rounds_;
   std::string viewer_;
+  std::string operator_;
 };
 
 TEST_F(JsonApiTest, EveryRouteNeedsAToken) {
@@ -330,6 +382,153 @@ TEST_F(JsonApiTest, StoppingTheServerUnsubscribesItsStreams) {
   // Publishing after the stop reaches no stream (and does not crash).
   std::string id = Enroll();
   EXPECT_FALSE(id.empty());
+}
+
+}  // namespace
+}  // namespace tinyfleet::api
+
+namespace tinyfleet::api {
+namespace {
+
+class JsonApiRolloutTest : public JsonApiTest {
+ protected:
+  bool WithRollouts() const override { return true; }
+
+  // A running rollout of a catalogued model to devices labelled ring=a.
+  std::string CreateRollout() {
+    Enroll({{"ring", "a"}});  // a target that has not updated yet
+    store::ModelRecord m;
+    m.model.set_name("kws");
+    m.model.set_model_id("00112233445566778899aabbccddeeff");
+    m.model.set_blob_version(1);
+    auto blob = artifacts_->Put("model blob", "model");
+    EXPECT_TRUE(blob.ok()) << blob.status().ToString();
+    m.artifact_id = blob.ok() ? blob->artifact_id : "";
+    auto made = store_->models().Create(m);
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    v1::CreateRolloutRequest req;
+    req.set_model_ref("kws:1");
+    req.set_label_selector("ring=a");
+    auto r = rollouts_->CreateRollout(req);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->rollout_id() : "";
+  }
+
+  v1::RolloutState StateOf(const std::string& id) {
+    auto r = rollouts_->Get(id);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->state() : v1::ROLLOUT_STATE_UNSPECIFIED;
+  }
+};
+
+TEST_F(JsonApiRolloutTest, OperatorsPauseResumeAndAbortViewersCannot) {
+  std::string id = CreateRollout();
+  ASSERT_FALSE(id.empty());
+  std::string base = "/api/v1/rollouts/" + id;
+  ASSERT_EQ(StateOf(id), v1::ROLLOUT_STATE_RUNNING);
+
+  // Reads are open to viewers.
+  std::string got = Get(base, viewer_);
+  EXPECT_NE(got.find(" 200 "), std::string::npos) << got;
+  EXPECT_NE(got.find("\"state\":\"ROLLOUT_STATE_RUNNING\""), std::string::npos);
+
+  // No token, then a viewer's: refused, and nothing changes.
+  EXPECT_NE(Post(base + "/pause", "").find(" 401 "), std::string::npos);
+  std::string denied = Post(base + "/pause", viewer_);
+  EXPECT_NE(denied.find(" 403 "), std::string::npos) << denied;
+  EXPECT_NE(denied.find("\"code\":\"PERMISSION_DENIED\""), std::string::npos);
+  EXPECT_NE(Post(base + "/abort", viewer_).find(" 403 "), std::string::npos);
+  EXPECT_EQ(StateOf(id), v1::ROLLOUT_STATE_RUNNING);
+
+  // An operator pauses (the reason names them), resumes, aborts with a
+  // reason of their own; each answer is the rollout after the change.
+  std::string paused = Post(base + "/pause", operator_);
+  EXPECT_NE(paused.find(" 200 "), std::string::npos) << paused;
+  EXPECT_NE(paused.find("\"state\":\"ROLLOUT_STATE_PAUSED\""),
+            std::string::npos);
+  EXPECT_NE(paused.find("paused by ops"), std::string::npos) << paused;
+  EXPECT_EQ(StateOf(id), v1::ROLLOUT_STATE_PAUSED);
+  EXPECT_NE(Post(base + "/resume", operator_).find(" 200 "), std::string::npos);
+  EXPECT_EQ(StateOf(id), v1::ROLLOUT_STATE_RUNNING);
+  std::string aborted =
+      Post(base + "/abort", operator_, "{\"reason\": \"wrong model\"}");
+  EXPECT_NE(aborted.find(" 200 "), std::string::npos) << aborted;
+  EXPECT_NE(aborted.find("wrong model"), std::string::npos);
+  EXPECT_EQ(StateOf(id), v1::ROLLOUT_STATE_ABORTED);
+  // An aborted rollout cannot resume: the engine's refusal comes through.
+  std::string again = Post(base + "/resume", operator_);
+  EXPECT_EQ(again.find(" 200 "), std::string::npos) << again;
+  EXPECT_NE(again.find("\"code\":"), std::string::npos);
+}
+
+TEST_F(JsonApiRolloutTest, BadActionsPathsAndBodiesAreRefused) {
+  std::string id = CreateRollout();
+  ASSERT_FALSE(id.empty());
+  std::string base = "/api/v1/rollouts/" + id;
+  EXPECT_NE(Post(base + "/explode", operator_).find(" 404 "),
+            std::string::npos);
+  EXPECT_NE(Post(base, operator_).find(" 404 "), std::string::npos);
+  EXPECT_NE(Post("/api/v1/rollouts/ro-nope/pause", operator_).find(" 404 "),
+            std::string::npos);
+  EXPECT_NE(Post(base + "/pause", operator_, "{not json").find(" 400 "),
+            std::string::npos);
+  EXPECT_NE(Post(base + "/pause", operator_, "{\"rollout_id\": \"ro-other\"}")
+                .find(" 400 "),
+            std::string::npos);
+  EXPECT_NE(Post(base + "/pause", operator_,
+                 "{\"reason\": \"" + std::string(2000, 'r') + "\"}")
+                .find(" 400 "),
+            std::string::npos);
+  EXPECT_EQ(StateOf(id), v1::ROLLOUT_STATE_RUNNING);
+  // Actions are POST only.
+  EXPECT_NE(Get(base + "/pause", operator_).find(" 404 "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tinyfleet::api
+
+namespace tinyfleet::api {
+namespace {
+
+class JsonApiRoundsTest : public JsonApiTest {
+ protected:
+  bool WithRounds() const override { return true; }
+};
+
+TEST_F(JsonApiRoundsTest, RoundsAreListedAndShownToViewers) {
+  store::RoundRecord rec;
+  rec.round.set_round_id("rd-0001");
+  rec.round.set_state(v1::ROUND_STATE_COMPLETED);
+  rec.round.set_model_ref("kws:1");
+  rec.round.mutable_metrics()->set_accuracy_before(0.81);
+  rec.round.mutable_metrics()->set_accuracy_after(0.86);
+  ASSERT_TRUE(store_->rounds().Put(rec).ok());
+  rec.round.set_round_id("rd-0002");
+  rec.round.set_state(v1::ROUND_STATE_FAILED);
+  rec.round.set_reason("too few reports");
+  ASSERT_TRUE(store_->rounds().Put(rec).ok());
+
+  EXPECT_NE(Get("/api/v1/rounds", "").find(" 401 "), std::string::npos);
+  std::string list = Get("/api/v1/rounds", viewer_);
+  EXPECT_NE(list.find(" 200 "), std::string::npos) << list;
+  EXPECT_NE(list.find("\"round_id\":\"rd-0001\""), std::string::npos) << list;
+  EXPECT_NE(list.find("\"round_id\":\"rd-0002\""), std::string::npos);
+  EXPECT_NE(list.find("\"accuracy_after\":0.86"), std::string::npos);
+  // Paging: one at a time, then the next page.
+  std::string first = Get("/api/v1/rounds?page_size=1", viewer_);
+  EXPECT_NE(first.find("\"next_page_token\":\"rd-0001\""), std::string::npos)
+      << first;
+  EXPECT_EQ(first.find("rd-0002"), std::string::npos);
+  std::string second =
+      Get("/api/v1/rounds?page_size=1&page_token=rd-0001", viewer_);
+  EXPECT_NE(second.find("rd-0002"), std::string::npos) << second;
+
+  std::string one = Get("/api/v1/rounds/rd-0002", viewer_);
+  EXPECT_NE(one.find("\"state\":\"ROUND_STATE_FAILED\""), std::string::npos)
+      << one;
+  EXPECT_NE(one.find("too few reports"), std::string::npos);
+  EXPECT_NE(Get("/api/v1/rounds/rd-none", viewer_).find(" 404 "),
+            std::string::npos);
 }
 
 }  // namespace

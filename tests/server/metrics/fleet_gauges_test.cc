@@ -102,6 +102,22 @@ TEST_F(FleetGaugesTest, CountsDevicesVersionsModelsAndRollouts) {
   EXPECT_TRUE(Has("tinyfleet_rollouts{state=\"completed\"} 0"));
 }
 
+TEST_F(FleetGaugesTest, CountsRoundsByState) {
+  for (int i = 0; i < 3; ++i) {
+    store::RoundRecord r;
+    r.round.set_round_id("rd-" + std::to_string(i));
+    r.round.set_state(i == 0 ? v1::ROUND_STATE_TRAINING
+                             : v1::ROUND_STATE_COMPLETED);
+    ASSERT_TRUE(store_->rounds().Put(r).ok());
+  }
+  auto gauges = FleetGauges::Create(store_.get(), &metrics_, &clock_);
+  ASSERT_TRUE(gauges.ok());
+  ASSERT_TRUE((*gauges)->Refresh(true).ok());
+  EXPECT_TRUE(Has("tinyfleet_rounds{state=\"training\"} 1")) << Scrape();
+  EXPECT_TRUE(Has("tinyfleet_rounds{state=\"completed\"} 2"));
+  EXPECT_TRUE(Has("tinyfleet_rounds{state=\"failed\"} 0"));
+}
+
 TEST_F(FleetGaugesTest, RefreshesAtMostOncePerInterval) {
   Enroll("1.0", "", 0);
   FleetGaugesOptions o;
@@ -167,6 +183,7 @@ class FlakyStore final : public store::Store {
   store::ArtifactRepository& artifacts() override { return real_->artifacts(); }
   store::ModelRepository& models() override { return real_->models(); }
   store::RolloutRepository& rollouts() override { return real_->rollouts(); }
+  store::RoundRepository& rounds() override { return real_->rounds(); }
   int schema_version() const override { return real_->schema_version(); }
 
  private:

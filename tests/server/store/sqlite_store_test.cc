@@ -47,7 +47,7 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, EnrollConsumesTokenOnceAndSurvivesReopen) {
   {
     auto s = Open();
-    EXPECT_EQ(s->schema_version(), 3);
+    EXPECT_EQ(s->schema_version(), 4);
     ASSERT_TRUE(s->enrollment_tokens().Create({Token("et-1", 1000)}).ok());
     auto d = s->enrollment_tokens().ConsumeAndEnroll("hash-et-1", 10,
                                                      Device("dev-1"));

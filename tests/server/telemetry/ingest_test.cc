@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <openssl/rand.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "common/pki.h"
 #include "secure/tn_secure.h"
 #include "server/fleet/registry.h"
@@ -182,6 +187,210 @@ TEST_F(IngestTest, WindowSurvivesRestart) {
                 .value();
   EXPECT_EQ(ingest_->SubmitSync(device_, {{7, Sealed(7, 1)}})->stored, 0u);
   EXPECT_EQ(ingest_->SubmitSync(device_, {{8, Sealed(8, 1)}})->stored, 1u);
+}
+
+// Many sessions' batches through the opener pool and the writer, with
+// batches small enough that opening and committing overlap many times:
+// every record is stored exactly once, duplicates and forgeries are refused
+// and counted, and the windows end where the counters do.
+TEST_F(IngestTest, PipelinedBatchesFromManySessionsStoreEachRecordOnce) {
+  IngestOptions opt;
+  opt.max_batch_records = 50;
+  opt.open_threads = 2;
+  ingest_.reset();
+  ingest_ = std::move(TelemetryIngest::Create(store_.get(), &gw_key_, &clock_,
+                                              nullptr, opt))
+                .value();
+  // Four devices: the fixture's and three more, each with its own key.
+  std::vector<std::string> ids{device_};
+  std::vector<tn_seal_key> keys{seal_};
+  for (int d = 0; d < 3; ++d) {
+    tn_p256_keypair node;
+    ASSERT_EQ(tn_p256_keypair_generate(Entropy, nullptr, &node), TN_OK);
+    auto t = registry_->CreateEnrollmentTokens(1, std::nullopt, {}, "", "t");
+    auto key = pki::GenerateEcPrivateKey();
+    auto e = registry_->Enroll(
+        t->secrets[0], *pki::CreateCsr(*key, "n"), {}, "",
+        std::string(reinterpret_cast<char*>(node.public_key), 65));
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    ids.push_back(e->device.device_id);
+    tn_seal_key k;
+    ASSERT_EQ(tn_seal_derive_node_side(
+                  node.private_key,
+                  reinterpret_cast<const uint8_t*>(gw_key_.public_key.data()),
+                  reinterpret_cast<const uint8_t*>(ids.back().data()),
+                  ids.back().size(), &k),
+              TN_OK);
+    keys.push_back(k);
+  }
+  const uint64_t kPerDevice = 300;
+  // Each device is one session sending in order, as agents do; a lost
+  // acknowledgement makes it resend the chunk before last, and at the end
+  // the last two chunks and the forgery.
+  std::vector<std::vector<std::vector<SealedInput>>> plan(ids.size());
+  for (size_t d = 0; d < ids.size(); ++d) {
+    seal_ = keys[d];
+    std::vector<std::vector<SealedInput>> chunks;
+    for (uint64_t c = 1; c <= kPerDevice; c += 10) {
+      std::vector<SealedInput> chunk;
+      for (uint64_t i = c; i < c + 10; ++i) chunk.push_back({i, Sealed(i, 3)});
+      chunks.push_back(chunk);
+    }
+    // A forgery with a fresh counter, which must not move the window.
+    std::string forged = Sealed(kPerDevice + 1, 3);
+    forged[20] ^= 0x40;
+    chunks.push_back({{kPerDevice + 1, forged}});
+    const size_t n = chunks.size();
+    for (size_t k = 0; k < n; ++k) {
+      plan[d].push_back(chunks[k]);
+      if (k >= 2) plan[d].push_back(chunks[k - 2]);
+    }
+    plan[d].push_back(chunks[n - 2]);
+    plan[d].push_back(chunks[n - 1]);
+  }
+  size_t total = 0;
+  for (const auto& p : plan) total += p.size();
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t answered = 0, failed = 0;
+  uint64_t stored = 0;
+  // Two submitting threads, each interleaving two devices' sessions.
+  auto send = [&](size_t first) {
+    for (size_t k = 0; k < plan[first].size(); ++k) {
+      for (size_t d = first; d < ids.size(); d += 2) {
+        ingest_->Submit(ids[d], plan[d][k], [&](Result<IngestOutcome> o) {
+          std::lock_guard<std::mutex> lock(mu);
+          ++answered;
+          if (!o.ok()) {
+            ++failed;
+          } else {
+            stored += o->stored;
+          }
+          cv.notify_all();
+        });
+      }
+    }
+  };
+  std::thread a(send, 0), b(send, 1);
+  a.join();
+  b.join();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return answered == total; });
+  }
+  EXPECT_EQ(failed, 0u);
+  EXPECT_EQ(stored, ids.size() * kPerDevice);
+  EXPECT_EQ(Stored(), ids.size() * kPerDevice);
+  auto c = ingest_->counters();
+  EXPECT_EQ(c.stored, ids.size() * kPerDevice);
+  // The forgeries: once each as forged; their resends too, since a forged
+  // counter never enters the window.
+  EXPECT_EQ(c.forged, 2 * ids.size());
+  EXPECT_EQ(c.replayed, ids.size() * kPerDevice);
+  for (const auto& id : ids)
+    EXPECT_EQ(*ingest_->HighestCounter(id), kPerDevice);
+}
+
+// A store whose telemetry appends fail on demand; the rest is the real one.
+class FailingStore final : public store::Store {
+ public:
+  explicit FailingStore(store::Store* real) : real_(real), telemetry_(real) {}
+  void FailAppends(bool fail) { telemetry_.fail = fail; }
+  store::DeviceRepository& devices() override { return real_->devices(); }
+  store::EnrollmentTokenRepository& enrollment_tokens() override {
+    return real_->enrollment_tokens();
+  }
+  store::OperatorTokenRepository& operator_tokens() override {
+    return real_->operator_tokens();
+  }
+  store::TelemetryRepository& telemetry() override { return telemetry_; }
+  store::ArtifactRepository& artifacts() override { return real_->artifacts(); }
+  store::ModelRepository& models() override { return real_->models(); }
+  store::RolloutRepository& rollouts() override { return real_->rollouts(); }
+  store::RoundRepository& rounds() override { return real_->rounds(); }
+  int schema_version() const override { return real_->schema_version(); }
+
+ private:
+  struct Telemetry final : store::TelemetryRepository {
+    explicit Telemetry(store::Store* s) : real(&s->telemetry()) {}
+    Result<uint64_t> Append(
+        const std::vector<store::TelemetryRow>& rows,
+        const std::map<std::string, store::TelemetryWindow>& w) override {
+      if (fail) return UnavailableError("disk full");
+      return real->Append(rows, w);
+    }
+    Result<store::TelemetryWindow> Window(const std::string& id) override {
+      return real->Window(id);
+    }
+    Result<std::vector<store::TelemetryPoint>> Query(
+        const store::TelemetryQuery& q) override {
+      return real->Query(q);
+    }
+    Result<uint64_t> Downsample(int64_t before_ms) override {
+      return real->Downsample(before_ms);
+    }
+    Result<uint64_t> CountRaw() override { return real->CountRaw(); }
+    Result<std::pair<uint64_t, uint64_t>> FeedbackByModel(
+        const std::vector<std::string>& ids, uint32_t version,
+        int64_t since_ms) override {
+      return real->FeedbackByModel(ids, version, since_ms);
+    }
+    store::TelemetryRepository* real;
+    std::atomic<bool> fail{false};
+  };
+  store::Store* real_;
+  Telemetry telemetry_;
+};
+
+// The acknowledgement follows the commit: when it is answered the records
+// are in the store, and a batch whose transaction failed is answered with
+// the error (no acknowledgement), leaving the window so the resend lands.
+TEST_F(IngestTest, AcknowledgesOnlyCommittedRecords) {
+  FailingStore failing(store_.get());
+  ingest_.reset();
+  ingest_ =
+      std::move(TelemetryIngest::Create(&failing, &gw_key_, &clock_, nullptr))
+          .value();
+  std::vector<SealedInput> batch;
+  for (uint64_t c = 1; c <= 3; ++c) batch.push_back({c, Sealed(c, 1)});
+  failing.FailAppends(true);
+  auto out = ingest_->SubmitSync(device_, batch);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(Stored(), 0u);
+  EXPECT_EQ(*ingest_->HighestCounter(device_), 0u);
+
+  failing.FailAppends(false);
+  uint64_t stored_when_acknowledged = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool answered = false;
+  ingest_->Submit(device_, batch, [&](Result<IngestOutcome> o) {
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
+    EXPECT_EQ(o->stored, 3u);
+    EXPECT_EQ(o->ack_up_to, 3u);
+    uint64_t n = *store_->telemetry().CountRaw();
+    std::lock_guard<std::mutex> lock(mu);
+    stored_when_acknowledged = n;
+    answered = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return answered; });
+  EXPECT_EQ(stored_when_acknowledged, 3u);
+  EXPECT_EQ(*ingest_->HighestCounter(device_), 3u);
+  lock.unlock();
+  ingest_.reset();  // before `failing` goes
+}
+
+TEST_F(IngestTest, RefusesZeroOpenThreads) {
+  IngestOptions opt;
+  opt.open_threads = 0;
+  EXPECT_EQ(
+      TelemetryIngest::Create(store_.get(), &gw_key_, &clock_, nullptr, opt)
+          .status()
+          .code(),
+      StatusCode::kInvalidArgument);
 }
 
 }  // namespace
