@@ -336,9 +336,13 @@ class SessionReactor final
       case v1::AgentMessage::kTelemetry:
         return HandleTelemetry();
       case v1::AgentMessage::kUpdateProgress:
-        if (service_->options().rollouts) {
-          service_->options().rollouts->OnProgress(identity_.device_id,
-                                                   in_.update_progress());
+        if (auto* rollouts = service_->options().rollouts) {
+          // Store writes: on the worker pool, never in the reactor.
+          boost::asio::post(
+              *service_->pool(),
+              [rollouts, id = identity_.device_id, p = in_.update_progress()] {
+                rollouts->OnProgress(id, p);
+              });
         }
         return Status::Ok();
       case v1::AgentMessage::kTrainProgress:

@@ -260,6 +260,9 @@ Result<v1::Model> ModelCatalog::AddOnnx(const v1::UploadModelHeader& header,
   m.set_model_id(HexId(opt.model_id));
   m.set_blob_version(version);
   m.set_rollback_counter(o.rollback_counter());
+  // Kept so that evaluations compare with the float model.
+  TF_ASSIGN_OR_RETURN(auto source, artifacts_->Put(onnx, "onnx"));
+  m.set_source_artifact_id(source.artifact_id);
   return Store(header, std::move(signed_blob), std::move(m));
 }
 
@@ -290,7 +293,22 @@ Result<v1::Evaluation> ModelCatalog::Evaluate(
     const std::string& ref, const std::string& dataset_bytes) {
   TF_ASSIGN_OR_RETURN(auto rec, Get(ref));
   TF_ASSIGN_OR_RETURN(std::string blob, artifacts_->ReadAll(rec.artifact_id));
-  TF_ASSIGN_OR_RETURN(auto out, EvaluateBlob(blob, dataset_bytes));
+  std::unique_ptr<models::FloatReference> reference;
+  if (!rec.model.source_artifact_id().empty()) {
+    TF_ASSIGN_OR_RETURN(std::string onnx,
+                        artifacts_->ReadAll(rec.model.source_artifact_id()));
+    TF_ASSIGN_OR_RETURN(reference, models::FloatReference::FromOnnx(onnx));
+  }
+  TF_ASSIGN_OR_RETURN(auto data,
+                      models::Dataset::FromFeatureFile(dataset_bytes));
+  TF_ASSIGN_OR_RETURN(auto ev, models::Evaluate(blob, data, reference.get()));
+  v1::Evaluation out;
+  out.set_samples(ev.samples);
+  out.set_int8_accuracy(ev.int8_accuracy);
+  if (ev.float_accuracy) out.set_float_accuracy(*ev.float_accuracy);
+  if (ev.agreement) out.set_agreement(*ev.agreement);
+  out.set_classes(ev.classes);
+  for (uint32_t c : ev.confusion) out.add_confusion(c);
   out.set_ref(rec.model.ref());
   return out;
 }

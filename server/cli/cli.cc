@@ -42,6 +42,9 @@ Commands:
               [--no-mixed-precision]   compile (.onnx) or store (blob), sign
   models list [NAME]
   models show NAME[:VERSION]
+  models evaluate NAME[:VERSION] [--dataset NAME]
+              run the blob on the node kernels over a data set of the gateway
+              (<data-dir>/datasets/NAME.tnfs; default "validation")
   rollouts create NAME:VERSION (--selector k=v | --device ID...) [--waves 5,25,100]
               [--max-failures R] [--min-healthy R] [--max-accuracy-drop P]
               [--soak 5m] [--wave-timeout 10m]
@@ -333,6 +336,7 @@ class Cli {
       if (verb == "push") return ModelsPush(a);
       if (verb == "list") return ModelsList(a);
       if (verb == "show") return ModelsShow(a);
+      if (verb == "evaluate") return ModelsEvaluate(a);
     } else if (group == "rollouts") {
       if (verb == "create") return RolloutsCreate(a);
       if (verb == "list") return RolloutsList();
@@ -547,6 +551,34 @@ class Cli {
     grpc::Status st = stub_->GetModel(ctx.get(), req, &m);
     if (!st.ok()) return Fail(st);
     return PrintModel(m);
+  }
+
+  int ModelsEvaluate(Args& a) {
+    v1::EvaluateModelRequest req;
+    req.set_ref(a.Next("model ref"));
+    while (!a.empty()) {
+      std::string f = a.Next("flag");
+      if (f == "--dataset")
+        req.set_dataset(a.Next("dataset"));
+      else
+        throw UsageError("unknown flag " + f);
+    }
+    v1::Evaluation e;
+    auto ctx = Ctx();
+    grpc::Status st = stub_->EvaluateModel(ctx.get(), req, &e);
+    if (!st.ok()) return Fail(st);
+    if (g_.json) {
+      out_ << Json(e) << "\n";
+      return 0;
+    }
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "%s on %u samples: int8 %.2f %%, float %.2f %%, agreement "
+                  "%.2f %%\n",
+                  e.ref().c_str(), e.samples(), 100 * e.int8_accuracy(),
+                  100 * e.float_accuracy(), 100 * e.agreement());
+    out_ << line;
+    return 0;
   }
 
   // ---- rollouts ------------------------------------------------------------

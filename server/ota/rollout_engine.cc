@@ -271,15 +271,27 @@ void RolloutEngine::OnProgress(const std::string& device_id,
       t.state = stage;
       t.error = p.error_code().empty() ? p.error()
                                        : p.error_code() + ": " + p.error();
-    } else if (stage == "confirmed" || stage == "downloading" ||
-               stage == "transferring" || stage == "verifying" ||
-               stage == "activated") {
+    } else if (stage == "confirmed") {
       t.state = stage;
+      t.bytes_sent = std::max<uint64_t>(t.bytes_sent, p.offset());
+    } else if (stage == "downloading" || stage == "transferring" ||
+               stage == "verifying" || stage == "activated") {
+      // Intermediate stages change no gate: written when the stage changes
+      // (a repeated report of the same stage is only progress within it),
+      // and never over a final state (reports may arrive out of order).
+      if (t.state == stage || t.state == "confirmed" || t.state == "failed" ||
+          t.state == "rolled_back") {
+        return;
+      }
+      t.state = stage;
+      t.bytes_sent = std::max<uint64_t>(
+          t.bytes_sent, stage == "downloading" ? p.offset() : 0);
+      t.updated_at_ms = clock_->NowUnixMillis();
+      (void)store_->rollouts().PutTarget(t);
+      return;
     } else {
       return;
     }
-    t.bytes_sent = std::max<uint64_t>(t.bytes_sent,
-                                      stage == "downloading" ? p.offset() : 0);
     t.updated_at_ms = clock_->NowUnixMillis();
     if (!store_->rollouts().PutTarget(t).ok()) return;
     auto r = store_->rollouts().Get(rollout_id);

@@ -236,7 +236,8 @@ class TelemetryRepository {
 struct ArtifactRecord {
   std::string artifact_id;
   uint64_t size = 0;
-  std::string kind;  // "blob", "delta" or "tail" (a round's TNTL)
+  // "blob", "delta", "tail" (a round's TNTL) or "onnx" (a version's source)
+  std::string kind;
   int64_t created_at_ms = 0;
 };
 

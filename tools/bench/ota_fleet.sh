@@ -51,7 +51,10 @@ served() {
   curl -sf "http://127.0.0.1:$http/metrics" |
     sed -n 's/^tinyfleet_artifact_bytes_served_total \([0-9.e+]*\)/\1/p'
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 s0=$(served); s0=${s0:-0}
+g0=$(cpu_ticks $gw_pid); f0=$(cpu_ticks $fs_pid)
 t0=$(date +%s.%N)
 rollout=$(cli --json rollouts create "$ref" --selector bench=ota --waves 100 | field rollout_id)
 while :; do
@@ -61,9 +64,12 @@ while :; do
   sleep 0.1
 done
 t1=$(date +%s.%N)
+g1=$(cpu_ticks $gw_pid); f1=$(cpu_ticks $fs_pid)
 s1=$(served)
 [[ $state == ROLLOUT_STATE_COMPLETED ]] || { echo "rollout ended $state"; echo "$r"; exit 1; }
 awk -v n="$n" -v sz="$size" -v t0="$t0" -v t1="$t1" -v a="$s0" -v b="$s1" -v k="$tail_layers" 'BEGIN {
   printf "nodes %d  blob %d B (tail %d layers)  all confirmed after %.2f s  served %.0f B = %.3f x N x blob\n",
     n, sz, k, t1 - t0, b - a, (b - a) / (n * sz) }'
+awk -v g="$((g1 - g0))" -v f="$((f1 - f0))" -v hz="$hz" 'BEGIN {
+  printf "CPU during the rollout: gateway %.1f s, fleetsim (agents + nodes) %.1f s\n", g / hz, f / hz }'
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
