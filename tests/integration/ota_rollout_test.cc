@@ -4,31 +4,27 @@
 // verify, activate, self-test and confirm, or refuse and roll back.
 #include <gtest/gtest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <cstring>
 #include <fstream>
-#include <future>
 #include <map>
-#include <optional>
 #include <sstream>
-#include <thread>
 
-#include "agent/bridge/bridge.h"
 #include "agent/link/transport.h"
-#include "agent/update/updater.h"
 #include "common/clock.h"
 #include "common/encoding.h"
 #include "runtime/tn_runtime.h"
 #include "server/models/models.h"
 #include "tests/support/test_env.h"
+#include "tests/support/test_fleet.h"
 
 namespace tinyfleet {
 namespace {
 
+using testing::RunningModel;
 using testing::TempDir;
+using testing::TestFleet;
 using testing::TestGateway;
+using testing::UploadModel;
 using testing::WaitFor;
 
 std::string Fixture(const std::string& name) {
@@ -44,123 +40,38 @@ v1::TargetProfile Profile(tn_target t) {
                              : v1::TARGET_PROFILE_GAP9;
 }
 
-// The running (ACTIVE) slot's "model_id/version" of a device, or "".
-std::string Running(const v1::Device& d) {
-  for (const auto& s : d.node().slots()) {
-    if (s.state() == v1::SLOT_STATE_ACTIVE) {
-      return s.model_id() + "/" + std::to_string(s.model_version());
-    }
-  }
-  return "";
-}
-
-std::string RunningOf(const v1::Model& m) {
-  return m.model_id() + "/" + std::to_string(m.blob_version());
-}
-
 class OtaRolloutTest : public ::testing::Test {
  protected:
   void SetUp() override {
     clock_ =
         std::make_unique<FakeClock>(SystemClock::Instance().NowUnixMillis());
     gw_ = std::make_unique<TestGateway>(dir_.path() / "gw", clock_.get());
-    for (int i = 0; i < 2; ++i) io_threads_.emplace_back([this] { io_.run(); });
   }
   void TearDown() override {
-    StopNodes();
+    fleet_.reset();
     gw_.reset();
-    work_.reset();
-    io_.stop();
-    for (auto& t : io_threads_) t.join();
-    blocking_.join();
-  }
-
-  agent::GatewayEndpoint Endpoint() const {
-    return {gw_->target(), gw_->ca_pem(), false};
   }
 
   // Enrolls `n` bridges over virtual nodes of `target` with slot flash in
   // the temp dir; waits until all are online.
   void StartNodes(int n, tn_target target) {
-    auto tokens = gw_->CreateEnrollmentTokens(n);
-    ASSERT_EQ(tokens.size(), static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      agent::BridgeOptions bo;
-      bo.name = "node" + std::to_string(i);
-      bo.credentials_dir = dir_.path() / bo.name / "credentials";
-      bo.endpoint = Endpoint();
-      bo.bootstrap_token = tokens[i];
-      bo.initial_backoff = std::chrono::milliseconds(50);
-      bo.max_backoff = std::chrono::milliseconds(500);
-      auto node_dir = dir_.path() / bo.name / "node";
-      auto b = agent::Bridge::Create(
-          io_, bo,
-          [node_dir, target](agent::Strand strand) {
-            agent::VirtualNodeOptions vo;
-            vo.state_dir = node_dir;
-            vo.target = target;
-            vo.telemetry_interval = std::chrono::milliseconds(0);
-            return std::move(agent::MakeVirtualNodeTransport(strand, vo))
-                .value();
-          },
-          &blocking_);
-      b->Start();
-      bridges_.push_back(b);
-    }
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          for (auto& b : bridges_) {
-            if (b->state() != agent::BridgeState::kOnline) return false;
-          }
-          return true;
-        },
-        std::chrono::seconds(60)));
-  }
-
-  void StopNodes() {
-    for (auto& b : bridges_) {
-      std::promise<void> done;
-      b->Stop([&] { done.set_value(); });
-      done.get_future().wait();
-    }
-    bridges_.clear();
+    fleet_ = std::make_unique<TestFleet>(dir_.path() / "fleet");
+    ASSERT_TRUE(fleet_->Start(
+        *gw_, n,
+        [target](int, agent::VirtualNodeOptions* vo) { vo->target = target; }));
   }
 
   Result<v1::Model> Upload(const std::string& name, v1::ModelFormat format,
                            const std::string& model, tn_target target,
                            uint32_t rollback_counter = 0) {
-    auto stub = gw_->FleetStub();
-    auto ctx = TestGateway::Ctx(gw_->admin_token());
-    // Compiling the fixture takes seconds in unoptimized builds.
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::minutes(3));
-    v1::Model resp;
-    auto writer = stub->UploadModel(ctx.get(), &resp);
-    std::string calib =
-        format == v1::MODEL_FORMAT_ONNX ? Fixture("kws_calib.tnfs") : "";
-    v1::UploadModelRequest req;
-    auto* h = req.mutable_header();
-    h->set_name(name);
-    h->set_format(format);
-    h->set_model_bytes(model.size());
-    h->set_calibration_bytes(calib.size());
-    h->mutable_options()->set_target(Profile(target));
-    h->mutable_options()->set_rollback_counter(rollback_counter);
-    EXPECT_TRUE(writer->Write(req));
-    for (size_t at = 0; at < model.size(); at += 256 * 1024) {
-      v1::UploadModelRequest c;
-      c.set_model_chunk(model.substr(at, 256 * 1024));
-      EXPECT_TRUE(writer->Write(c));
-    }
-    if (!calib.empty()) {
-      v1::UploadModelRequest c;
-      c.set_calibration_chunk(calib);
-      EXPECT_TRUE(writer->Write(c));
-    }
-    writer->WritesDone();
-    grpc::Status st = writer->Finish();
-    if (!st.ok()) return agent::FromGrpc(st);
-    return resp;
+    v1::UploadModelHeader h;
+    h.set_name(name);
+    h.set_format(format);
+    h.mutable_options()->set_target(Profile(target));
+    h.mutable_options()->set_rollback_counter(rollback_counter);
+    return UploadModel(
+        *gw_, h, model,
+        format == v1::MODEL_FORMAT_ONNX ? Fixture("kws_calib.tnfs") : "");
   }
 
   Result<v1::Model> UploadOnnx(const std::string& name, tn_target target,
@@ -175,7 +86,7 @@ class OtaRolloutTest : public ::testing::Test {
     auto ctx = TestGateway::Ctx(gw_->admin_token());
     v1::CreateRolloutRequest req;
     req.set_model_ref(model_ref);
-    for (const auto& d : Devices()) req.add_device_ids(d.device_id());
+    for (const auto& id : fleet_->DeviceIds()) req.add_device_ids(id);
     for (double w : waves) req.add_wave_percents(w);
     v1::Rollout r;
     grpc::Status st = stub->CreateRollout(ctx.get(), req, &r);
@@ -194,8 +105,7 @@ class OtaRolloutTest : public ::testing::Test {
     return r;
   }
 
-  // Ticks the engine until the rollout is COMPLETED or ABORTED and every
-  // rollback it ordered has been carried out.
+  // Ticks the engine until the rollout is COMPLETED or ABORTED.
   v1::Rollout WaitFinished(const std::string& id) {
     v1::Rollout r;
     bool done = WaitFor(
@@ -225,33 +135,19 @@ class OtaRolloutTest : public ::testing::Test {
   bool AllRun(const std::string& running) {
     return WaitFor([&] {
       for (const auto& d : Devices()) {
-        if (Running(d) != running) return false;
+        if (RunningModel(d) != running) return false;
       }
       return true;
     });
   }
 
-  uint64_t FetchedBytes() const {
-    uint64_t n = 0;
-    for (const auto& b : bridges_) n += b->updater()->stats().fetched_bytes;
-    return n;
-  }
-  uint64_t RelayedBytes() const {
-    uint64_t n = 0;
-    for (const auto& b : bridges_) n += b->updater()->stats().relayed_bytes;
-    return n;
-  }
+  uint64_t FetchedBytes() const { return fleet_->FetchedBytes(); }
+  uint64_t RelayedBytes() const { return fleet_->RelayedBytes(); }
 
   TempDir dir_;
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<TestGateway> gw_;
-  boost::asio::io_context io_;
-  std::optional<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      work_{boost::asio::make_work_guard(io_)};
-  std::vector<std::thread> io_threads_;
-  boost::asio::thread_pool blocking_{4};
-  std::vector<std::shared_ptr<agent::Bridge>> bridges_;
+  std::unique_ptr<TestFleet> fleet_;
 };
 
 // The compiled fixture with the canary's expected output changed: a blob
@@ -308,7 +204,7 @@ TEST_F(OtaRolloutTest, FiftyNodesTakeAGoodModelInWavesAndAllConfirm) {
   // The canary wave is a strict subset, the later waves grow.
   EXPECT_GT(r.waves(0).targeted(), 0u);
   EXPECT_LT(r.waves(0).targeted(), 25u);
-  EXPECT_TRUE(AllRun(RunningOf(*model)));
+  EXPECT_TRUE(AllRun(RunningModel(*model)));
   // Each node fetched and received the artifact once.
   EXPECT_LE(FetchedBytes(), 50 * model->blob_bytes());
   EXPECT_LE(RelayedBytes(), 50 * model->blob_bytes());
@@ -323,7 +219,7 @@ TEST_F(OtaRolloutTest, FaultyModelFailsTheCanaryGateAndEveryNodeRollsBack) {
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(WaitFinished(first->rollout_id()).state(),
             v1::ROLLOUT_STATE_COMPLETED);
-  ASSERT_TRUE(AllRun(RunningOf(*good)));
+  ASSERT_TRUE(AllRun(RunningModel(*good)));
 
   // The same model compiled again, with a wrong canary.
   models::CompileOptions opt;
@@ -348,7 +244,7 @@ TEST_F(OtaRolloutTest, FaultyModelFailsTheCanaryGateAndEveryNodeRollsBack) {
       << r.reason();
   // Every node runs the good version: the canary nodes reverted by
   // themselves after the failed self-test; nothing else was touched.
-  EXPECT_TRUE(AllRun(RunningOf(*good)));
+  EXPECT_TRUE(AllRun(RunningModel(*good)));
 }
 
 TEST_F(OtaRolloutTest, NodesRefuseAWrongTargetAndAnOlderVersion) {
@@ -379,7 +275,7 @@ TEST_F(OtaRolloutTest, NodesRefuseAWrongTargetAndAnOlderVersion) {
   EXPECT_EQ(r.state(), v1::ROLLOUT_STATE_ABORTED);
   EXPECT_NE(r.reason().find("TN_ERR_ROLLBACK"), std::string::npos)
       << r.reason();
-  EXPECT_TRUE(AllRun(RunningOf(*v5)));
+  EXPECT_TRUE(AllRun(RunningModel(*v5)));
 }
 
 TEST_F(OtaRolloutTest, AGatewayRestartMidRolloutIsResumed) {
@@ -401,7 +297,7 @@ TEST_F(OtaRolloutTest, AGatewayRestartMidRolloutIsResumed) {
                                       std::chrono::milliseconds(200), port);
   v1::Rollout r = WaitFinished(created->rollout_id());
   ASSERT_EQ(r.state(), v1::ROLLOUT_STATE_COMPLETED) << r.DebugString();
-  EXPECT_TRUE(AllRun(RunningOf(*model)));
+  EXPECT_TRUE(AllRun(RunningModel(*model)));
   // No node received the artifact twice.
   EXPECT_LE(RelayedBytes(), 6 * model->blob_bytes());
 }

@@ -8,27 +8,24 @@
 // drops out completes with the others.
 #include <gtest/gtest.h>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <fstream>
-#include <future>
-#include <optional>
-#include <set>
 #include <sstream>
-#include <thread>
 
 #include "agent/bridge/bridge.h"
 #include "agent/link/transport.h"
 #include "common/clock.h"
 #include "common/encoding.h"
 #include "tests/support/test_env.h"
+#include "tests/support/test_fleet.h"
 
 namespace tinyfleet {
 namespace {
 
+using testing::RunningModel;
 using testing::TempDir;
+using testing::TestFleet;
 using testing::TestGateway;
+using testing::UploadModel;
 using testing::WaitFor;
 
 std::string FixturePath(const std::string& name) {
@@ -42,127 +39,54 @@ std::string Fixture(const std::string& name) {
   return ss.str();
 }
 
-std::string Running(const v1::Device& d) {
-  for (const auto& s : d.node().slots()) {
-    if (s.state() == v1::SLOT_STATE_ACTIVE) {
-      return s.model_id() + "/" + std::to_string(s.model_version());
-    }
-  }
-  return "";
-}
-
 class RoundsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     clock_ =
         std::make_unique<FakeClock>(SystemClock::Instance().NowUnixMillis());
     gw_ = std::make_unique<TestGateway>(dir_.path() / "gw", clock_.get());
-    for (int i = 0; i < 2; ++i) io_threads_.emplace_back([this] { io_.run(); });
+    fleet_ = std::make_unique<TestFleet>(dir_.path() / "fleet");
   }
   void TearDown() override {
-    StopNodes();
+    fleet_.reset();
     gw_.reset();
-    work_.reset();
-    io_.stop();
-    for (auto& t : io_threads_) t.join();
-    blocking_.join();
   }
 
   // Enrolls `n` bridges over virtual nodes holding users 1..n of the users
   // set; waits until all are online.
   void StartNodes(int n) {
-    auto tokens = gw_->CreateEnrollmentTokens(n);
-    ASSERT_EQ(tokens.size(), static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      agent::BridgeOptions bo;
-      bo.name = "node" + std::to_string(i);
-      bo.credentials_dir = dir_.path() / bo.name / "credentials";
-      bo.endpoint = {gw_->target(), gw_->ca_pem(), false};
-      bo.bootstrap_token = tokens[i];
-      bo.initial_backoff = std::chrono::milliseconds(50);
-      bo.max_backoff = std::chrono::milliseconds(500);
-      auto node_dir = dir_.path() / bo.name / "node";
-      const uint32_t user = static_cast<uint32_t>(i + 1);
-      auto b = agent::Bridge::Create(
-          io_, bo,
-          [node_dir, user](agent::Strand strand) {
-            agent::VirtualNodeOptions vo;
-            vo.state_dir = node_dir;
-            vo.target = TN_TARGET_GAP9;
-            vo.telemetry_interval = std::chrono::milliseconds(0);
-            vo.shard = FixturePath("kws_users.tnfs");
-            vo.user = user;
-            return std::move(agent::MakeVirtualNodeTransport(strand, vo))
-                .value();
-          },
-          &blocking_);
-      b->Start();
-      bridges_.push_back(b);
-    }
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          for (auto& b : bridges_) {
-            if (b->state() != agent::BridgeState::kOnline) return false;
-          }
-          return true;
-        },
-        std::chrono::seconds(60)));
-  }
-
-  void StopBridge(size_t i) {
-    if (!stopped_.insert(i).second) return;
-    std::promise<void> done;
-    bridges_[i]->Stop([&] { done.set_value(); });
-    done.get_future().wait();
-  }
-
-  void StopNodes() {
-    for (size_t i = 0; i < bridges_.size(); ++i) StopBridge(i);
-    bridges_.clear();
-    stopped_.clear();
+    ASSERT_TRUE(
+        fleet_->Start(*gw_, n, [](int i, agent::VirtualNodeOptions* vo) {
+          vo->target = TN_TARGET_GAP9;
+          vo->shard = FixturePath("kws_users.tnfs");
+          vo->user = static_cast<uint32_t>(i + 1);
+        }));
   }
 
   // The fixture model compiled by the gateway with its last layer as the
   // trainable tail, rolled out to every node.
   v1::Model DeployModel() {
     auto stub = gw_->FleetStub();
-    auto ctx = TestGateway::Ctx(gw_->admin_token());
-    // Compiling in a debug build takes longer than the usual 10 s.
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(120));
-    v1::Model model;
-    auto writer = stub->UploadModel(ctx.get(), &model);
-    std::string onnx = Fixture("ds_cnn_s.onnx");
-    std::string calib = Fixture("kws_calib.tnfs");
-    v1::UploadModelRequest req;
-    auto* h = req.mutable_header();
-    h->set_name("kws");
-    h->set_format(v1::MODEL_FORMAT_ONNX);
-    h->set_model_bytes(onnx.size());
-    h->set_calibration_bytes(calib.size());
-    h->mutable_options()->set_target(v1::TARGET_PROFILE_GAP9);
-    h->mutable_options()->set_trainable_tail_layers(1);
-    EXPECT_TRUE(writer->Write(req));
-    v1::UploadModelRequest m;
-    m.set_model_chunk(onnx);
-    EXPECT_TRUE(writer->Write(m));
-    v1::UploadModelRequest c;
-    c.set_calibration_chunk(calib);
-    EXPECT_TRUE(writer->Write(c));
-    writer->WritesDone();
-    grpc::Status st = writer->Finish();
-    EXPECT_TRUE(st.ok()) << st.error_message();
+    v1::UploadModelHeader h;
+    h.set_name("kws");
+    h.set_format(v1::MODEL_FORMAT_ONNX);
+    h.mutable_options()->set_target(v1::TARGET_PROFILE_GAP9);
+    h.mutable_options()->set_trainable_tail_layers(1);
+    auto uploaded = UploadModel(*gw_, h, Fixture("ds_cnn_s.onnx"),
+                                Fixture("kws_calib.tnfs"));
+    EXPECT_TRUE(uploaded.ok()) << uploaded.status().ToString();
+    v1::Model model = uploaded.ok() ? *uploaded : v1::Model();
+    grpc::Status st;
 
     v1::CreateRolloutRequest rr;
     rr.set_model_ref(model.ref());
     rr.add_wave_percents(100);
-    for (const auto& b : bridges_) rr.add_device_ids(b->device_id());
+    for (const auto& id : fleet_->DeviceIds()) rr.add_device_ids(id);
     v1::Rollout rollout;
     auto ctx2 = TestGateway::Ctx(gw_->admin_token());
     st = stub->CreateRollout(ctx2.get(), rr, &rollout);
     EXPECT_TRUE(st.ok()) << st.error_message();
-    const std::string running =
-        model.model_id() + "/" + std::to_string(model.blob_version());
+    const std::string running = RunningModel(model);
     EXPECT_TRUE(WaitFor(
         [&] {
           gw_->gateway().TickRollouts();
@@ -172,9 +96,9 @@ class RoundsTest : public ::testing::Test {
           auto ctx3 = TestGateway::Ctx(gw_->admin_token());
           if (!stub->ListDevices(ctx3.get(), lr, &resp).ok()) return false;
           for (const auto& d : resp.devices()) {
-            if (Running(d) != running) return false;
+            if (RunningModel(d) != running) return false;
           }
-          return resp.devices_size() == static_cast<int>(bridges_.size());
+          return resp.devices_size() == static_cast<int>(fleet_->size());
         },
         std::chrono::seconds(120)));
     return model;
@@ -222,14 +146,7 @@ class RoundsTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<FakeClock> clock_;
   std::unique_ptr<TestGateway> gw_;
-  boost::asio::io_context io_;
-  std::optional<
-      boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
-      work_{boost::asio::make_work_guard(io_)};
-  std::vector<std::thread> io_threads_;
-  boost::asio::thread_pool blocking_{4};
-  std::vector<std::shared_ptr<agent::Bridge>> bridges_;
-  std::set<size_t> stopped_;
+  std::unique_ptr<TestFleet> fleet_;
 };
 
 TEST_F(RoundsTest, SixNodesRunAFederatedRoundToCompletion) {
@@ -258,8 +175,8 @@ TEST_F(RoundsTest, SixNodesRunAFederatedRoundToCompletion) {
     EXPECT_GT(c.loss_after(), 0.0);
   }
   // Every agent trained once on its node and uploaded once.
-  for (auto& b : bridges_) {
-    auto s = b->trainer()->stats();
+  for (size_t i = 0; i < fleet_->size(); ++i) {
+    auto s = fleet_->bridge(i).trainer()->stats();
     EXPECT_EQ(s.jobs_started, 1u);
     EXPECT_EQ(s.uploaded, 1u);
     EXPECT_EQ(s.declined + s.failed, 0u);
@@ -273,11 +190,11 @@ TEST_F(RoundsTest, ARoundCompletesWithTheRestWhenOneNodeDrops) {
   v1::Round started = StartRound(model, 3, 5, 30);
   ASSERT_FALSE(started.round_id().empty());
   // The first node to take its order goes away mid-training.
-  size_t dropped = bridges_.size();
+  size_t dropped = fleet_->size();
   ASSERT_TRUE(WaitFor(
       [&] {
-        for (size_t i = 0; i < bridges_.size(); ++i) {
-          auto t = bridges_[i]->trainer();
+        for (size_t i = 0; i < fleet_->size(); ++i) {
+          auto t = fleet_->bridge(i).trainer();
           if (t && t->busy()) {
             dropped = i;
             return true;
@@ -286,7 +203,7 @@ TEST_F(RoundsTest, ARoundCompletesWithTheRestWhenOneNodeDrops) {
         return false;
       },
       std::chrono::seconds(60)));
-  StopBridge(dropped);
+  fleet_->Stop(dropped);
   // The others report; then the deadline passes on the gateway's clock.
   v1::Round r;
   ASSERT_TRUE(WaitFor(
@@ -311,7 +228,7 @@ TEST_F(RoundsTest, ARoundCompletesWithTheRestWhenOneNodeDrops) {
   EXPECT_EQ(r.metrics().reported(), 4u);
   EXPECT_EQ(r.metrics().dropped(), 1u);
   EXPECT_FALSE(r.result_tail_artifact_id().empty());
-  const std::string gone = bridges_[dropped]->device_id();
+  const std::string gone = fleet_->bridge(dropped).device_id();
   for (const auto& c : r.clients()) {
     EXPECT_EQ(c.state(), c.device_id() == gone ? "dropped" : "reported")
         << c.DebugString();
