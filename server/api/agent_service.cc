@@ -356,8 +356,8 @@ class SessionReactor final
       case v1::AgentMessage::PAYLOAD_NOT_SET:
         return InvalidArgumentError("empty session message");
       default:
-        // Telemetry, update and training progress: not handled by this
-        // gateway version; ignored so newer agents keep working.
+        // A payload added by a newer agent version: ignored, so that newer
+        // agents keep working with this gateway.
         return Status::Ok();
     }
   }
