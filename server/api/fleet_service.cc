@@ -238,7 +238,7 @@ grpc::Status FleetService::DecommissionDevice(
   return grpc::Status::OK;
 }
 
-Result<store::TelemetryMetric> ParseMetric(const std::string& name) {
+Result<store::TelemetryMetric> ParseTelemetryMetric(const std::string& name) {
   static const std::map<std::string, store::TelemetryMetric> kMetrics = {
       {"inferences", store::TelemetryMetric::kInferences},
       {"confidence", store::TelemetryMetric::kConfidence},
@@ -264,7 +264,7 @@ grpc::Status FleetService::QueryTelemetry(grpc::ServerContext* ctx,
                                           v1::QueryTelemetryResponse* resp) {
   TF_AUTHORIZE(kViewer);
   store::TelemetryQuery q;
-  auto metric = ParseMetric(req->metric());
+  auto metric = ParseTelemetryMetric(req->metric());
   if (!metric.ok()) return ToGrpc(metric.status());
   q.metric = *metric;
   q.device_id = req->device_id();

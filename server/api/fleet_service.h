@@ -20,6 +20,11 @@ namespace tinyfleet::api {
 // Converts a registry view to the API message.
 void ToProto(const fleet::DeviceView& view, v1::Device* out);
 
+// A telemetry metric by its API name ("inferences", "accuracy", ...);
+// INVALID_ARGUMENT naming the known ones otherwise. Shared by the gRPC and
+// JSON APIs.
+Result<store::TelemetryMetric> ParseTelemetryMetric(const std::string& name);
+
 class FleetService final : public v1::FleetService::Service {
  public:
   // All pointers must outlive the service.

@@ -99,27 +99,6 @@ Result<int64_t> StepParam(const std::string& value) {
   return TimeUtil::DurationToMilliseconds(d);
 }
 
-Result<store::TelemetryMetric> MetricParam(const std::string& name) {
-  static const std::map<std::string, store::TelemetryMetric> kMetrics = {
-      {"inferences", store::TelemetryMetric::kInferences},
-      {"confidence", store::TelemetryMetric::kConfidence},
-      {"confidence_mean", store::TelemetryMetric::kConfidence},
-      {"accuracy", store::TelemetryMetric::kAccuracy},
-      {"energy_uj", store::TelemetryMetric::kEnergy},
-      {"cycles", store::TelemetryMetric::kCycles},
-      {"errors", store::TelemetryMetric::kErrors},
-      {"records", store::TelemetryMetric::kRecords},
-  };
-  auto it = kMetrics.find(name);
-  if (it == kMetrics.end()) {
-    return InvalidArgumentError(
-        "unknown metric \"" + name +
-        "\" (inferences, confidence, accuracy, energy_uj, cycles, errors, "
-        "records)");
-  }
-  return it->second;
-}
-
 // "AGGREGATION_MEAN" or "mean"; "" is raw.
 Result<store::TelemetryAggregation> AggregationParam(std::string name) {
   constexpr std::string_view kPrefix = "AGGREGATION_";
@@ -419,7 +398,7 @@ void RegisterJsonApi(http::HttpServer* server, fleet::Registry* registry,
               "telemetry queries are not available on this gateway"));
         }
         store::TelemetryQuery q;
-        auto metric = MetricParam(req.Query("metric"));
+        auto metric = ParseTelemetryMetric(req.Query("metric"));
         if (!metric.ok()) return JsonError(metric.status());
         q.metric = *metric;
         q.device_id = req.Query("device_id");
