@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "link/tn_link.h"
+#include "node_runner.h"
 #include "ota_ecdsa.h"
 #include "ota_fixture.h"
 #include "tn_test.h"
@@ -30,72 +31,12 @@ static const char* g_node;
 static char g_dir[512];
 static char g_dir_unsigned[512];
 
-typedef struct run_result {
-  int exit_code;
-  uint8_t out[16384];
-  size_t out_len;
-  char err[4096];
-} run_result;
+typedef node_run_result run_result;
 
-static size_t drain(int fd, uint8_t* buf, size_t cap) {
-  size_t len = 0;
-  for (;;) {
-    uint8_t tmp[1024];
-    ssize_t n = read(fd, tmp, sizeof(tmp));
-    if (n <= 0) break;
-    size_t take = (size_t)n < cap - len ? (size_t)n : cap - len;
-    memcpy(buf + len, tmp, take);
-    len += take;
-  }
-  return len;
-}
-
-/* Runs the node with `args` and `input` on stdin; the responses are small,
- * so the node never blocks on its stdout while we write. */
+/* Runs the node with `args` and `input` on stdin (see node_run). */
 static void run(const char* const* args, const uint8_t* input, size_t len,
                 run_result* r) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  memset(r, 0, sizeof(*r));
-  r->exit_code = -1;
-  TN_REQUIRE(pipe(in_pipe) == 0 && pipe(out_pipe) == 0 && pipe(err_pipe) == 0);
-  pid_t pid = fork();
-  TN_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(in_pipe[0], STDIN_FILENO);
-    dup2(out_pipe[1], STDOUT_FILENO);
-    dup2(err_pipe[1], STDERR_FILENO);
-    close(in_pipe[1]);
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    const char* argv[16];
-    size_t n = 0;
-    argv[n++] = g_node;
-    while (n < 15 && args[n - 1] != NULL) {
-      argv[n] = args[n - 1];
-      ++n;
-    }
-    argv[n] = NULL;
-    execv(g_node, (char* const*)argv);
-    _exit(127);
-  }
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = write(in_pipe[1], input + done, len - done);
-    if (n <= 0) break;
-    done += (size_t)n;
-  }
-  close(in_pipe[1]);
-  r->out_len = drain(out_pipe[0], r->out, sizeof(r->out));
-  close(out_pipe[0]);
-  size_t e = drain(err_pipe[0], (uint8_t*)r->err, sizeof(r->err) - 1);
-  r->err[e] = '\0';
-  close(err_pipe[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  TN_REQUIRE(node_run(g_node, args, input, len, r) == 0);
 }
 
 /* The requests of one run, encoded back to back. */
