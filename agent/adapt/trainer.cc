@@ -255,12 +255,7 @@ void Trainer::Finish(std::shared_ptr<Job> job, const std::string& stage,
 
 Result<std::vector<uint8_t>> Trainer::CallNode(uint8_t type,
                                                std::vector<uint8_t> payload) {
-  std::promise<Result<std::vector<uint8_t>>> p;
-  auto f = p.get_future();
-  link_->Call(type, std::move(payload), [&p](Result<std::vector<uint8_t>> r) {
-    p.set_value(std::move(r));
-  });
-  return f.get();
+  return link_->CallAndWait(type, std::move(payload));
 }
 
 Result<tn_link_train_status_reply> Trainer::NodeStatus(uint32_t job_id) {

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <future>
 #include <random>
 
 #include "common/encoding.h"
@@ -107,6 +108,8 @@ void NodeLink::OnDisconnected(std::function<void(const Status&)> fn) {
 
 void NodeLink::Connect(std::function<void(Result<v1::NodeInfo>)> done) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    if (self->closed_.load())
+      return done(UnavailableError("node link is closed"));
     std::weak_ptr<NodeLink> weak = self;
     self->transport_->Open(
         [weak, done](const Status& opened) {
@@ -179,11 +182,37 @@ void NodeLink::Ping(std::function<void(const Status&)> done) {
 
 void NodeLink::Call(uint8_t type, std::vector<uint8_t> payload,
                     std::function<void(Result<std::vector<uint8_t>>)> done) {
+  if (closed_.load()) {
+    done(UnavailableError("node link is closed"));
+    return;
+  }
   asio::post(strand_,
              [self = shared_from_this(), type, payload = std::move(payload),
               done = std::move(done)]() mutable {
                self->Submit(type, std::move(payload), std::move(done));
              });
+}
+
+std::chrono::milliseconds NodeLink::CallWaitBound() const {
+  auto one = options_.response_timeout * (options_.retries + 1);
+  return std::max<std::chrono::milliseconds>(options_.call_wait_bound, 8 * one);
+}
+
+Result<std::vector<uint8_t>> NodeLink::CallAndWait(
+    uint8_t type, std::vector<uint8_t> payload) {
+  // Shared: the answer may come after the caller gave up.
+  auto answer = std::make_shared<std::promise<Result<std::vector<uint8_t>>>>();
+  auto f = answer->get_future();
+  Call(type, std::move(payload), [answer](Result<std::vector<uint8_t>> r) {
+    answer->set_value(std::move(r));
+  });
+  if (f.wait_for(CallWaitBound()) != std::future_status::ready) {
+    return DeadlineExceededError(std::string("no answer to ") +
+                                 tn_link_msg_type_str(type) + " within " +
+                                 std::to_string(CallWaitBound().count()) +
+                                 " ms (the link is closing or overloaded)");
+  }
+  return f.get();
 }
 
 void NodeLink::KeyInfo(
@@ -273,6 +302,7 @@ void NodeLink::Answer(const tn_link_frame& request, tn_status result) {
 }
 
 void NodeLink::Close() {
+  closed_.store(true);
   asio::post(strand_, [self = shared_from_this()] {
     self->open_ = false;
     self->timer_.cancel();

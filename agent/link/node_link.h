@@ -41,6 +41,9 @@ struct NodeLinkOptions {
   std::chrono::milliseconds response_timeout{500};
   // Re-sends before a request fails with DEADLINE_EXCEEDED. Default 3.
   int retries = 3;
+  // CallAndWait gives up after the larger of this and 8 times one
+  // request's budget (response_timeout x (retries + 1)). Default 30 s.
+  std::chrono::milliseconds call_wait_bound{30000};
 };
 
 struct NodeLinkStats {
@@ -84,8 +87,20 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   // A request of any type with an encoded payload; `done` gets the
   // response payload (typed replies) or an empty one (ACK). A NACK becomes
   // FAILED_PRECONDITION whose message ends with the node's tn_status name.
+  // After Close() it fails at once with UNAVAILABLE, on the caller's thread.
   void Call(uint8_t type, std::vector<uint8_t> payload,
             std::function<void(Result<std::vector<uint8_t>>)> done);
+  // Call, waiting for the answer. For threads that are not the link's
+  // strand (there it would deadlock). Returns within a bound even when the
+  // strand no longer runs (its io_context was stopped at shutdown): after
+  // CallWaitBound() the result is DEADLINE_EXCEEDED and a late answer is
+  // dropped.
+  Result<std::vector<uint8_t>> CallAndWait(uint8_t type,
+                                           std::vector<uint8_t> payload);
+  // The longest CallAndWait waits (NodeLinkOptions::call_wait_bound); a
+  // generous multiple of one request's budget, since a call may queue
+  // behind others.
+  std::chrono::milliseconds CallWaitBound() const;
   // Largest payload the node accepts (from its HELLO reply).
   uint16_t peer_max_payload() const { return peer_max_payload_.load(); }
 
@@ -125,6 +140,7 @@ class NodeLink : public std::enable_shared_from_this<NodeLink> {
   std::vector<uint8_t> wire_;  // bytes of the outstanding request
   int attempts_ = 0;
   bool open_ = false;
+  std::atomic<bool> closed_{false};  // set by Close(), from any thread
   std::atomic<uint16_t> peer_max_payload_{TN_LINK_MIN_PAYLOAD};
   std::function<void(const Status&)> on_disconnected_;
   TelemetryHandler on_telemetry_;

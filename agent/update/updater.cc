@@ -113,12 +113,7 @@ void Updater::Run(v1::UpdateOrder order) {
 
 Result<std::vector<uint8_t>> Updater::CallNode(uint8_t type,
                                                std::vector<uint8_t> payload) {
-  std::promise<Result<std::vector<uint8_t>>> p;
-  auto f = p.get_future();
-  link_->Call(type, std::move(payload), [&p](Result<std::vector<uint8_t>> r) {
-    p.set_value(std::move(r));
-  });
-  return f.get();
+  return link_->CallAndWait(type, std::move(payload));
 }
 
 Status Updater::ProvisionModelKey() {

@@ -41,6 +41,7 @@ struct Gateway::Impl {
   pki::GatewayPki pki;
   telemetry::GatewayTelemetryKey telemetry_key;
   std::unique_ptr<telemetry::TelemetryIngest> ingest;
+  uint64_t ingest_forget_subscription = 0;
   catalog::SigningKey signing_key;
   std::unique_ptr<ota::ArtifactStore> artifacts;
   std::unique_ptr<catalog::ModelCatalog> catalog;
@@ -108,6 +109,16 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
   TF_ASSIGN_OR_RETURN(impl->ingest, telemetry::TelemetryIngest::Create(
                                         impl->store.get(), &impl->telemetry_key,
                                         clock, impl->metrics.get()));
+  // A decommissioned device's cached ingest state (its telemetry key) goes
+  // with it. Decommissions come from the APIs only, which stop before the
+  // ingest does (Shutdown).
+  TF_ASSIGN_OR_RETURN(
+      impl->ingest_forget_subscription,
+      impl->events->Subscribe(
+          0, [ingest = impl->ingest.get()](const v1::Event& e) {
+            if (e.has_device() && e.device().change() == "decommissioned")
+              ingest->Forget(e.device().device_id());
+          }));
 
   TF_ASSIGN_OR_RETURN(impl->signing_key,
                       catalog::SigningKey::LoadOrCreate(opt.pki_dir));
@@ -281,6 +292,8 @@ const std::filesystem::path& Gateway::admin_token_file() const {
 }
 fleet::Registry& Gateway::registry() { return *impl_->registry; }
 
+ota::ArtifactStore& Gateway::artifacts() { return *impl_->artifacts; }
+
 void Gateway::TickRollouts() { impl_->rollouts->Tick(); }
 
 void Gateway::TickRounds() { impl_->rounds->Tick(); }
@@ -315,6 +328,7 @@ void Gateway::Shutdown() {
     impl_->server->Wait();
   }
   if (impl_->pool) impl_->pool->join();
+  impl_->events->Unsubscribe(impl_->ingest_forget_subscription);
   impl_->ingest.reset();  // drains queued records
   if (impl_->http) impl_->http->Stop();
   // Persist last-seen times of everything still buffered.

@@ -20,6 +20,9 @@
 namespace tinyfleet::fleet {
 class Registry;
 }
+namespace tinyfleet::ota {
+class ArtifactStore;
+}
 
 namespace tinyfleet::gateway {
 
@@ -68,6 +71,8 @@ class Gateway {
   const std::string& ca_certificate_pem() const;
   const std::filesystem::path& admin_token_file() const;
   fleet::Registry& registry();
+  // Artifact files and the count of bytes served from them.
+  ota::ArtifactStore& artifacts();
   // Advances rollouts now (also done by the background sweep).
   void TickRollouts();
   // Advances adaptation rounds now (also done by the background sweep).

@@ -4,21 +4,27 @@
 // verify, activate, self-test and confirm, or refuse and roll back.
 #include <gtest/gtest.h>
 
+#include <boost/asio/post.hpp>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "agent/link/transport.h"
 #include "common/clock.h"
 #include "common/encoding.h"
+#include "link/tn_link.h"
 #include "runtime/tn_runtime.h"
+#include "server/main/gateway.h"
 #include "server/models/models.h"
+#include "server/ota/artifact_store.h"
 #include "tests/support/test_env.h"
 #include "tests/support/test_fleet.h"
 
 namespace tinyfleet {
 namespace {
+namespace asio = boost::asio;
 
 using testing::RunningModel;
 using testing::TempDir;
@@ -40,6 +46,146 @@ v1::TargetProfile Profile(tn_target t) {
                              : v1::TARGET_PROFILE_GAP9;
 }
 
+// What a faulty serial line between an agent and its node does, once, at
+// the agent's `at_chunk`-th MODEL_CHUNK frame (counted from 1).
+enum class LineFault {
+  kPullCable,   // the frame is lost and the line drops; the node keeps power
+  kPowerCycle,  // the node takes the frame, then loses power and boots again
+  kSwapBlob,    // a man in the middle replaces any transfer of a blob of
+                // the size of LineCounters::swapped by it (MODEL_BEGIN's
+                // SHA-256 and every chunk's bytes); `at_chunk` is unused
+};
+
+// Seen on the line; read by the test after the agent has stopped.
+struct LineCounters {
+  std::mutex mu;
+  int chunks = 0;            // MODEL_CHUNK frames, re-sends included
+  uint64_t chunk_bytes = 0;  // their data bytes
+  bool fired = false;
+  std::string swapped;  // kSwapBlob: the blob sent in place of the real one
+};
+
+// Wraps a virtual node's transport (tests/support/test_fleet.h). Runs on
+// the bridge's strand, as transports do.
+class FaultyLine final : public agent::ByteTransport {
+ public:
+  FaultyLine(agent::Strand strand, TestFleet::NodeFactory make_node,
+             LineFault fault, int at_chunk,
+             std::shared_ptr<LineCounters> counters)
+      : strand_(strand),
+        make_node_(std::move(make_node)),
+        fault_(fault),
+        at_chunk_(at_chunk),
+        counters_(std::move(counters)) {}
+
+  void Open(std::function<void(const Status&)> on_open, OnBytes on_bytes,
+            OnClosed on_closed) override {
+    on_closed_ = on_closed;
+    if (!node_) node_ = make_node_();
+    node_->Open(std::move(on_open), std::move(on_bytes), std::move(on_closed));
+  }
+
+  void Write(std::vector<uint8_t> bytes) override {
+    if (!node_) return;
+    // The agent writes one whole frame per call.
+    tn_link_decoder dec;
+    tn_link_decoder_init(&dec);
+    size_t used = 0;
+    const tn_link_frame* f = nullptr;
+    (void)tn_link_decoder_feed(&dec, bytes.data(), bytes.size(), &used, &f);
+    if (f && fault_ == LineFault::kSwapBlob &&
+        f->type == TN_LINK_MSG_MODEL_BEGIN) {
+      tn_link_model_begin b;
+      {
+        std::lock_guard<std::mutex> lock(counters_->mu);
+        swapped_ = counters_->swapped;
+      }
+      swapping_ =
+          tn_link_model_begin_decode(f->payload, f->payload_len, &b) == TN_OK &&
+          !swapped_.empty() && b.total_size == swapped_.size();
+      if (swapping_) bytes = SwapBegin(*f);
+    } else if (f && f->type == TN_LINK_MSG_MODEL_CHUNK) {
+      tn_link_model_chunk c;
+      if (tn_link_model_chunk_decode(f->payload, f->payload_len, &c) == TN_OK) {
+        bool fire = false;
+        {
+          std::lock_guard<std::mutex> lock(counters_->mu);
+          counters_->chunk_bytes += c.data_len;
+          fire = ++counters_->chunks == at_chunk_ && !counters_->fired;
+          if (fault_ == LineFault::kSwapBlob) fire = swapping_;
+          if (fire) counters_->fired = true;
+        }
+        if (fire && fault_ == LineFault::kPullCable) {
+          Drop("cable pulled");
+          return;
+        }
+        if (fire && fault_ == LineFault::kPowerCycle) {
+          node_->Write(std::move(bytes));
+          Drop("node lost power");
+          // Still referenced by callbacks queued on the strand.
+          retired_.push_back(std::move(node_));
+          return;
+        }
+        if (swapping_) bytes = SwapChunk(*f, c);
+      }
+    }
+    node_->Write(std::move(bytes));
+  }
+
+  void Close() override {
+    if (node_) node_->Close();
+  }
+  const char* kind() const override { return "virtual"; }
+
+ private:
+  void Drop(const char* why) {
+    node_->Close();
+    asio::post(strand_, [cb = on_closed_, why] { cb(UnavailableError(why)); });
+  }
+
+  std::vector<uint8_t> Reencode(const tn_link_frame& f,
+                                const std::vector<uint8_t>& payload) {
+    tn_link_frame out = f;
+    out.payload = payload.data();
+    out.payload_len = static_cast<uint16_t>(payload.size());
+    std::vector<uint8_t> wire(tn_link_max_encoded_size(payload.size()));
+    size_t n = 0;
+    EXPECT_EQ(tn_link_frame_encode(&out, wire.data(), wire.size(), &n), TN_OK);
+    wire.resize(n);
+    return wire;
+  }
+
+  std::vector<uint8_t> SwapBegin(const tn_link_frame& f) {
+    std::vector<uint8_t> payload(f.payload, f.payload + f.payload_len);
+    // MODEL_BEGIN: artifact id (32), total size (4), SHA-256 (32), ...
+    // (docs/formats/link-protocol.md).
+    Sha256Digest d = Sha256(swapped_);
+    std::memcpy(payload.data() + TN_LINK_ARTIFACT_ID_SIZE + 4, d.data(),
+                d.size());
+    return Reencode(f, payload);
+  }
+
+  std::vector<uint8_t> SwapChunk(const tn_link_frame& f,
+                                 const tn_link_model_chunk& c) {
+    std::vector<uint8_t> payload(f.payload, f.payload + f.payload_len);
+    size_t data_at = f.payload_len - c.data_len;
+    std::memcpy(payload.data() + data_at, swapped_.data() + c.offset,
+                c.data_len);
+    return Reencode(f, payload);
+  }
+
+  agent::Strand strand_;
+  TestFleet::NodeFactory make_node_;
+  LineFault fault_;
+  int at_chunk_;
+  std::shared_ptr<LineCounters> counters_;
+  std::string swapped_;    // kSwapBlob: the blob of the current transfer
+  bool swapping_ = false;  // the current transfer is being swapped
+  OnClosed on_closed_;
+  std::unique_ptr<agent::ByteTransport> node_;
+  std::vector<std::unique_ptr<agent::ByteTransport>> retired_;
+};
+
 class OtaRolloutTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -54,11 +200,13 @@ class OtaRolloutTest : public ::testing::Test {
 
   // Enrolls `n` bridges over virtual nodes of `target` with slot flash in
   // the temp dir; waits until all are online.
-  void StartNodes(int n, tn_target target) {
+  void StartNodes(int n, tn_target target,
+                  const TestFleet::TransportWrapFn& wrap = nullptr) {
     fleet_ = std::make_unique<TestFleet>(dir_.path() / "fleet");
     ASSERT_TRUE(fleet_->Start(
         *gw_, n,
-        [target](int, agent::VirtualNodeOptions* vo) { vo->target = target; }));
+        [target](int, agent::VirtualNodeOptions* vo) { vo->target = target; },
+        wrap));
   }
 
   Result<v1::Model> Upload(const std::string& name, v1::ModelFormat format,
@@ -80,12 +228,16 @@ class OtaRolloutTest : public ::testing::Test {
                   rollback_counter);
   }
 
+  // `timeout` (0: the gateway's default) bounds each wave.
   Result<v1::Rollout> CreateRollout(const std::string& model_ref,
-                                    std::vector<double> waves) {
+                                    std::vector<double> waves,
+                                    std::chrono::seconds timeout = {}) {
     auto stub = gw_->FleetStub();
     auto ctx = TestGateway::Ctx(gw_->admin_token());
     v1::CreateRolloutRequest req;
     req.set_model_ref(model_ref);
+    if (timeout.count() > 0)
+      req.mutable_gate()->mutable_timeout()->set_seconds(timeout.count());
     for (const auto& id : fleet_->DeviceIds()) req.add_device_ids(id);
     for (double w : waves) req.add_wave_percents(w);
     v1::Rollout r;
@@ -105,11 +257,16 @@ class OtaRolloutTest : public ::testing::Test {
     return r;
   }
 
-  // Ticks the engine until the rollout is COMPLETED or ABORTED.
-  v1::Rollout WaitFinished(const std::string& id) {
+  // Ticks the engine until the rollout is COMPLETED or ABORTED. With
+  // `step`, the gateway's clock advances by it before each tick (so that
+  // interrupted orders are sent again; the rollout then needs a long wave
+  // timeout).
+  v1::Rollout WaitFinished(const std::string& id,
+                           std::chrono::milliseconds step = {}) {
     v1::Rollout r;
     bool done = WaitFor(
         [&] {
+          if (step.count() > 0) clock_->Advance(step);
           gw_->gateway().TickRollouts();
           r = GetRollout(id);
           return r.state() == v1::ROLLOUT_STATE_COMPLETED ||
@@ -300,6 +457,89 @@ TEST_F(OtaRolloutTest, AGatewayRestartMidRolloutIsResumed) {
   EXPECT_TRUE(AllRun(RunningModel(*model)));
   // No node received the artifact twice.
   EXPECT_LE(RelayedBytes(), 6 * model->blob_bytes());
+}
+
+// Node 0's cable is pulled mid-transfer and its agent had half of the
+// artifact from a fetch a disconnect cut short; node 1 loses power
+// mid-write. Both resume where they were: the agent fetches only the
+// missing bytes, and the nodes take the rest from their committed offset.
+TEST_F(OtaRolloutTest, TransfersResumeAfterACutFetchACablePullAndAPowerCycle) {
+  auto lines = std::vector<std::shared_ptr<LineCounters>>{
+      std::make_shared<LineCounters>(), std::make_shared<LineCounters>()};
+  StartNodes(2, TN_TARGET_GAP8,
+             [&](int i, agent::Strand strand, TestFleet::NodeFactory make) {
+               return std::make_unique<FaultyLine>(
+                   strand, std::move(make),
+                   i == 0 ? LineFault::kPullCable : LineFault::kPowerCycle,
+                   i == 0 ? 8 : 17, lines[static_cast<size_t>(i)]);
+             });
+  auto model = UploadOnnx("kws", TN_TARGET_GAP8);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto blob = gw_->gateway().artifacts().ReadAll(model->blob_sha256());
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  ASSERT_GT(blob->size(), 20u * 1018u);  // the faults fall mid-transfer
+  // What a fetch cut after 12 kB leaves in node 0's artifact cache.
+  const size_t cut = 12 * 1024;
+  std::filesystem::create_directories(fleet_->NodeDir(0) / "artifacts");
+  std::ofstream(
+      fleet_->NodeDir(0) / "artifacts" / (model->blob_sha256() + ".part"),
+      std::ios::binary)
+      << blob->substr(0, cut);
+  uint64_t served_before = gw_->gateway().artifacts().bytes_served();
+
+  auto created = CreateRollout(model->ref(), {100}, std::chrono::hours(24));
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  v1::Rollout r =
+      WaitFinished(created->rollout_id(), std::chrono::milliseconds(250));
+  ASSERT_EQ(r.state(), v1::ROLLOUT_STATE_COMPLETED) << r.DebugString();
+  EXPECT_TRUE(AllRun(RunningModel(*model)));
+
+  // The gateway served node 0 only what its cache lacked.
+  EXPECT_EQ(gw_->gateway().artifacts().bytes_served() - served_before,
+            2 * blob->size() - cut);
+  EXPECT_EQ(FetchedBytes(), 2 * blob->size() - cut);
+  fleet_->StopAll();
+  for (const auto& line : lines) {
+    std::lock_guard<std::mutex> lock(line->mu);
+    EXPECT_TRUE(line->fired);
+    // Every byte reached the node; at most 10 % went twice.
+    EXPECT_GE(line->chunk_bytes, blob->size());
+    EXPECT_LE(static_cast<double>(line->chunk_bytes), 1.1 * blob->size());
+  }
+}
+
+// A man in the middle on the node's line swaps in a blob whose digest is
+// consistent but which the gateway never signed: the node refuses it, the
+// rollout aborts with the node's reason, and the node runs nothing new.
+// (A node that runs the model's base gets a delta, which the line does
+// not rewrite: this node starts empty so that the full blob travels.)
+TEST_F(OtaRolloutTest, ABlobSwappedOnTheLineFailsTheSignatureCheck) {
+  auto line = std::make_shared<LineCounters>();
+  StartNodes(1, TN_TARGET_GAP8,
+             [&](int, agent::Strand strand, TestFleet::NodeFactory make) {
+               return std::make_unique<FaultyLine>(
+                   strand, std::move(make), LineFault::kSwapBlob, 0, line);
+             });
+  auto next = UploadOnnx("kws", TN_TARGET_GAP8);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  auto blob = gw_->gateway().artifacts().ReadAll(next->blob_sha256());
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  {
+    // Another canary, the digest made to match: only the signature, which
+    // covers the digest, tells this blob from the one the gateway signed.
+    std::lock_guard<std::mutex> lock(line->mu);
+    line->swapped = WithWrongCanary(*blob);
+    ASSERT_EQ(line->swapped.size(), blob->size());
+  }
+  auto second = CreateRollout(next->ref(), {100});
+  ASSERT_TRUE(second.ok());
+  v1::Rollout r = WaitFinished(second->rollout_id());
+  EXPECT_EQ(r.state(), v1::ROLLOUT_STATE_ABORTED) << r.DebugString();
+  EXPECT_NE(r.reason().find("TN_ERR_BLOB_SIGNATURE"), std::string::npos)
+      << r.reason();
+  EXPECT_TRUE(AllRun(""));
+  std::lock_guard<std::mutex> lock(line->mu);
+  EXPECT_TRUE(line->fired);  // the swap happened
 }
 
 }  // namespace

@@ -15,14 +15,16 @@ TestFleet::TestFleet(std::filesystem::path dir, int io_threads)
 
 TestFleet::~TestFleet() {
   StopAll();
+  // Jobs still on the blocking pool finish against closed links while the
+  // io threads run; then the io threads go.
+  blocking_.join();
   work_.reset();
   io_.stop();
   for (auto& t : io_threads_) t.join();
-  blocking_.join();
 }
 
-bool TestFleet::Start(TestGateway& gw, int n,
-                      const NodeOptionsFn& node_options) {
+bool TestFleet::Start(TestGateway& gw, int n, const NodeOptionsFn& node_options,
+                      const TransportWrapFn& wrap) {
   auto tokens = gw.CreateEnrollmentTokens(n);
   if (tokens.size() != static_cast<size_t>(n)) return false;
   for (int k = 0; k < n; ++k) {
@@ -40,8 +42,12 @@ bool TestFleet::Start(TestGateway& gw, int n,
     if (node_options) node_options(i, &vo);
     auto b = agent::Bridge::Create(
         io_, bo,
-        [vo](agent::Strand strand) {
-          return std::move(agent::MakeVirtualNodeTransport(strand, vo)).value();
+        [vo, wrap, i](agent::Strand strand) {
+          NodeFactory make_node = [vo, strand] {
+            return std::move(agent::MakeVirtualNodeTransport(strand, vo))
+                .value();
+          };
+          return wrap ? wrap(i, strand, make_node) : make_node();
         },
         &blocking_);
     b->Start();

@@ -39,9 +39,18 @@ class TestFleet {
   TestFleet(const TestFleet&) = delete;
   TestFleet& operator=(const TestFleet&) = delete;
 
+  // Stands between node `index` and its agent: gets the strand and a
+  // factory of the node's transport (each call boots a fresh virtual node
+  // over the node's state directory, i.e. a power cycle) and returns the
+  // transport the agent uses.
+  using NodeFactory = std::function<std::unique_ptr<agent::ByteTransport>()>;
+  using TransportWrapFn = std::function<std::unique_ptr<agent::ByteTransport>(
+      int index, agent::Strand strand, NodeFactory make_node)>;
+
   // Enrolls `n` more bridges with fresh tokens of `gw` and waits (60 s) until
-  // every bridge is online; false on timeout.
-  bool Start(TestGateway& gw, int n, const NodeOptionsFn& node_options);
+  // every bridge is online; false on timeout. `wrap` may be null.
+  bool Start(TestGateway& gw, int n, const NodeOptionsFn& node_options,
+             const TransportWrapFn& wrap = nullptr);
   // Stops bridge `i` and waits until it has closed; idempotent.
   void Stop(size_t i);
   void StopAll();
@@ -49,6 +58,11 @@ class TestFleet {
   size_t size() const { return bridges_.size(); }
   agent::Bridge& bridge(size_t i) { return *bridges_[i]; }
   std::vector<std::string> DeviceIds() const;
+  // Bridge `i`'s directory: credentials/, artifacts/ (the agent's artifact
+  // cache), node/ (the virtual node's state).
+  std::filesystem::path NodeDir(size_t i) const {
+    return dir_ / ("node" + std::to_string(i));
+  }
   // Bytes fetched from the gateway / relayed to the nodes by all updaters.
   uint64_t FetchedBytes() const;
   uint64_t RelayedBytes() const;

@@ -165,6 +165,49 @@ TEST_F(NodeLinkTest, SilentNodeFailsWithDeadlineExceeded) {
 }
 
 // A node served on 127.0.0.1 by the virtual node code, reached over TCP.
+std::vector<uint8_t> PingPayload(uint32_t nonce) {
+  tn_link_ping ping{nonce};
+  std::vector<uint8_t> payload(4);
+  size_t n = 0;
+  EXPECT_EQ(tn_link_ping_encode(&ping, payload.data(), payload.size(), &n),
+            TN_OK);
+  payload.resize(n);
+  return payload;
+}
+
+TEST_F(NodeLinkTest, CallAndWaitAnswersAndFailsAtOnceAfterClose) {
+  auto [link, t] = MakeLink();
+  ASSERT_TRUE(Connect(*link).ok());
+  auto pong = link->CallAndWait(TN_LINK_MSG_PING, PingPayload(7));
+  ASSERT_TRUE(pong.ok()) << pong.status().ToString();
+  tn_link_ping answer{};
+  ASSERT_EQ(tn_link_ping_decode(pong->data(), pong->size(), &answer), TN_OK);
+  EXPECT_EQ(answer.nonce, 7u);
+
+  link->Close();
+  auto after = link->CallAndWait(TN_LINK_MSG_PING, PingPayload(8));
+  EXPECT_EQ(after.status().code(), StatusCode::kUnavailable)
+      << after.status().ToString();
+}
+
+// At shutdown the io_context may stop before a worker thread's call is
+// answered: the caller gets DEADLINE_EXCEEDED instead of waiting forever.
+TEST_F(NodeLinkTest, CallAndWaitReturnsWhenTheStrandNoLongerRuns) {
+  NodeLinkOptions opt;
+  opt.response_timeout = std::chrono::milliseconds(10);
+  opt.retries = 0;
+  opt.call_wait_bound = std::chrono::milliseconds(200);
+  auto [link, t] = MakeLink(opt);
+  ASSERT_TRUE(Connect(*link).ok());
+  work_.reset();
+  io_.stop();
+  thread_.join();
+  auto r = link->CallAndWait(TN_LINK_MSG_PING, PingPayload(9));
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded)
+      << r.status().ToString();
+  thread_ = std::thread([] {});  // joined by TearDown
+}
+
 TEST_F(NodeLinkTest, TcpTransportSpeaksToANodeOnLoopback) {
   asio::io_context server_io;
   asio::ip::tcp::acceptor acceptor(server_io,
