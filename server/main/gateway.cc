@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <mutex>
@@ -138,10 +139,18 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(const GatewayOptions& options,
                       catalog::ModelCatalog::Create(
                           impl->store.get(), impl->artifacts.get(),
                           &impl->signing_key, impl->events.get(), clock));
-  TF_ASSIGN_OR_RETURN(impl->rollouts,
-                      ota::RolloutEngine::Create(
-                          impl->store.get(), impl->registry.get(),
-                          impl->artifacts.get(), impl->events.get(), clock));
+  ota::RolloutEngineOptions rollout_opt;
+  // Evaluations after final progress reports run on the worker pool,
+  // coalesced per rollout. Reports arrive only once the server runs, and
+  // the pool exists by then.
+  rollout_opt.defer = [raw = impl.get()](std::function<void()> fn) {
+    boost::asio::post(*raw->pool, std::move(fn));
+  };
+  TF_ASSIGN_OR_RETURN(
+      impl->rollouts,
+      ota::RolloutEngine::Create(impl->store.get(), impl->registry.get(),
+                                 impl->artifacts.get(), impl->events.get(),
+                                 clock, rollout_opt));
   impl->round_dispatcher = adapt::RegistryDispatcher(impl->registry.get());
   adapt::RoundEngineOptions round_opt;
   round_opt.datasets_dir = opt.data_dir / "datasets";

@@ -240,7 +240,7 @@ void RolloutEngine::OnProgress(const std::string& device_id,
     return;  // not an order of ours, or another device's
   }
   std::string rollout_id(order.substr(0, slash));
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto targets = store_->rollouts().Targets(rollout_id);
   if (!targets.ok()) return;
   for (auto& t : *targets) {
@@ -294,10 +294,37 @@ void RolloutEngine::OnProgress(const std::string& device_id,
     }
     t.updated_at_ms = clock_->NowUnixMillis();
     if (!store_->rollouts().PutTarget(t).ok()) return;
+    if (options_.defer) {
+      lock.unlock();
+      Defer(rollout_id);
+      return;
+    }
     auto r = store_->rollouts().Get(rollout_id);
     if (r.ok()) (void)TickOne(*r);
     return;
   }
+}
+
+void RolloutEngine::Defer(const std::string& rollout_id) {
+  {
+    std::lock_guard<std::mutex> lock(deferred_mu_);
+    if (!deferred_.insert(rollout_id).second) return;  // one is queued
+  }
+  options_.defer([this, rollout_id] {
+    {
+      // Reports from now on queue another evaluation: this one reads the
+      // store after every report committed so far.
+      std::lock_guard<std::mutex> lock(deferred_mu_);
+      deferred_.erase(rollout_id);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    auto r = store_->rollouts().Get(rollout_id);
+    if (!r.ok()) return;
+    Status s = TickOne(*r);
+    if (!s.ok()) {
+      TF_LOG(kWarning, "rollout") << rollout_id << ": " << s.ToString();
+    }
+  });
 }
 
 void RolloutEngine::Tick() {

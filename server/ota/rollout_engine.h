@@ -27,8 +27,10 @@
 #define TINYFLEET_SERVER_OTA_ROLLOUT_ENGINE_H_
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "common/clock.h"
@@ -52,6 +54,14 @@ struct RolloutEngineOptions {
   // An order the agent reported "interrupted" (transient error) is sent
   // again after this.
   std::chrono::milliseconds interrupted_retry{2000};
+  // Runs the re-evaluation a final progress report (confirmed, failed,
+  // rolled back) asks for, later and coalesced per rollout: while one is
+  // queued, further reports of that rollout queue nothing more (a fan-out
+  // to N nodes costs far fewer than N evaluations of N targets). The
+  // closure must run on another thread than OnProgress's caller or after
+  // it returns. Empty (default): evaluated inline, before OnProgress
+  // returns.
+  std::function<void(std::function<void()>)> defer;
 };
 
 class RolloutEngine {
@@ -103,6 +113,8 @@ class RolloutEngine {
   Status TickOne(v1::Rollout rollout);                // REQUIRES: mu_ held
   Status SaveAndPublish(v1::Rollout* rollout);        // REQUIRES: mu_ held
   Status OrderRollbacks(const v1::Rollout& rollout);  // REQUIRES: mu_ held
+  // Re-evaluates `rollout_id` via options_.defer. REQUIRES: mu_ not held.
+  void Defer(const std::string& rollout_id);
 
   store::Store* store_;
   fleet::Registry* registry_;
@@ -112,6 +124,8 @@ class RolloutEngine {
   RolloutEngineOptions options_;
   const int64_t started_at_ms_;
   std::mutex mu_;
+  std::mutex deferred_mu_;
+  std::set<std::string> deferred_;  // rollouts with a queued evaluation
 };
 
 // Wave of a device for cumulative percentages (e.g. {5, 25, 100}): stable

@@ -174,5 +174,42 @@ TEST_F(RolloutEngineTest, ADeviceAlreadyRunningTheVersionIsNotSentIt) {
   EXPECT_EQ(now->state(), v1::ROLLOUT_STATE_COMPLETED);
 }
 
+// With `defer`, final reports queue one evaluation per rollout: three
+// confirmations, one queued evaluation, which sees all three.
+TEST_F(RolloutEngineTest, DeferredEvaluationsAreCoalescedPerRollout) {
+  std::vector<std::function<void()>> queued;
+  RolloutEngineOptions opt;
+  opt.defer = [&queued](std::function<void()> fn) {
+    queued.push_back(std::move(fn));
+  };
+  auto engine =
+      std::move(RolloutEngine::Create(store_.get(), registry_.get(),
+                                      artifacts_.get(), nullptr, &clock_, opt))
+          .value();
+  std::vector<std::string> devs = {Connect("", 0), Connect("", 0),
+                                   Connect("", 0)};
+  v1::CreateRolloutRequest req;
+  req.set_model_ref("kws:1");
+  for (const auto& d : devs) req.add_device_ids(d);
+  req.add_wave_percents(100);
+  auto r = engine->CreateRollout(req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const auto& d : devs) ASSERT_EQ(Orders(d), 1u);
+
+  for (const auto& d : devs)
+    engine->OnProgress(d, Progress(r->rollout_id(), d, "confirmed"));
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(engine->Get(r->rollout_id())->state(), v1::ROLLOUT_STATE_RUNNING);
+  queued[0]();
+  auto now = engine->Get(r->rollout_id());
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->state(), v1::ROLLOUT_STATE_COMPLETED);
+  EXPECT_EQ(now->waves(0).confirmed(), 3u);
+
+  // Once it ran, the next report queues again.
+  engine->OnProgress(devs[0], Progress(r->rollout_id(), devs[0], "confirmed"));
+  EXPECT_EQ(queued.size(), 2u);
+}
+
 }  // namespace
 }  // namespace tinyfleet::ota
