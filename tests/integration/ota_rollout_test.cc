@@ -49,11 +49,13 @@ v1::TargetProfile Profile(tn_target t) {
 // What a faulty serial line between an agent and its node does, once, at
 // the agent's `at_chunk`-th MODEL_CHUNK frame (counted from 1).
 enum class LineFault {
-  kPullCable,   // the frame is lost and the line drops; the node keeps power
-  kPowerCycle,  // the node takes the frame, then loses power and boots again
-  kSwapBlob,    // a man in the middle replaces any transfer of a blob of
-                // the size of LineCounters::swapped by it (MODEL_BEGIN's
-                // SHA-256 and every chunk's bytes); `at_chunk` is unused
+  kPullCable,     // the frame is lost and the line drops; the node keeps power
+  kPowerCycle,    // the node takes the frame, then loses power and boots again
+  kSwapBlob,      // a man in the middle replaces any transfer of a blob of
+                  // the size of LineCounters::swapped by it (MODEL_BEGIN's
+                  // SHA-256 and every chunk's bytes); `at_chunk` is unused
+  kCorruptDelta,  // a byte of the first chunk of every delta transfer
+                  // (MODEL_BEGIN_DELTA) flips; `at_chunk` is unused
 };
 
 // Seen on the line; read by the test after the agent has stopped.
@@ -104,6 +106,10 @@ class FaultyLine final : public agent::ByteTransport {
           tn_link_model_begin_decode(f->payload, f->payload_len, &b) == TN_OK &&
           !swapped_.empty() && b.total_size == swapped_.size();
       if (swapping_) bytes = SwapBegin(*f);
+    } else if (f && fault_ == LineFault::kCorruptDelta &&
+               (f->type == TN_LINK_MSG_MODEL_BEGIN ||
+                f->type == TN_LINK_MSG_MODEL_BEGIN_DELTA)) {
+      corrupt_next_ = f->type == TN_LINK_MSG_MODEL_BEGIN_DELTA;
     } else if (f && f->type == TN_LINK_MSG_MODEL_CHUNK) {
       tn_link_model_chunk c;
       if (tn_link_model_chunk_decode(f->payload, f->payload_len, &c) == TN_OK) {
@@ -113,6 +119,7 @@ class FaultyLine final : public agent::ByteTransport {
           counters_->chunk_bytes += c.data_len;
           fire = ++counters_->chunks == at_chunk_ && !counters_->fired;
           if (fault_ == LineFault::kSwapBlob) fire = swapping_;
+          if (fault_ == LineFault::kCorruptDelta) fire = corrupt_next_;
           if (fire) counters_->fired = true;
         }
         if (fire && fault_ == LineFault::kPullCable) {
@@ -127,6 +134,10 @@ class FaultyLine final : public agent::ByteTransport {
           return;
         }
         if (swapping_) bytes = SwapChunk(*f, c);
+        if (fire && fault_ == LineFault::kCorruptDelta) {
+          corrupt_next_ = false;
+          bytes = FlipFirstByte(*f, c);
+        }
       }
     }
     node_->Write(std::move(bytes));
@@ -174,13 +185,21 @@ class FaultyLine final : public agent::ByteTransport {
     return Reencode(f, payload);
   }
 
+  std::vector<uint8_t> FlipFirstByte(const tn_link_frame& f,
+                                     const tn_link_model_chunk& c) {
+    std::vector<uint8_t> payload(f.payload, f.payload + f.payload_len);
+    payload[f.payload_len - c.data_len] ^= 0x01;
+    return Reencode(f, payload);
+  }
+
   agent::Strand strand_;
   TestFleet::NodeFactory make_node_;
   LineFault fault_;
   int at_chunk_;
   std::shared_ptr<LineCounters> counters_;
-  std::string swapped_;    // kSwapBlob: the blob of the current transfer
-  bool swapping_ = false;  // the current transfer is being swapped
+  std::string swapped_;        // kSwapBlob: the blob of the current transfer
+  bool swapping_ = false;      // the current transfer is being swapped
+  bool corrupt_next_ = false;  // kCorruptDelta: the next chunk flips
   OnClosed on_closed_;
   std::unique_ptr<agent::ByteTransport> node_;
   std::vector<std::unique_ptr<agent::ByteTransport>> retired_;
@@ -540,6 +559,48 @@ TEST_F(OtaRolloutTest, ABlobSwappedOnTheLineFailsTheSignatureCheck) {
   EXPECT_TRUE(AllRun(""));
   std::lock_guard<std::mutex> lock(line->mu);
   EXPECT_TRUE(line->fired);  // the swap happened
+}
+
+// A node that runs the base of a new version gets the delta; when the
+// node refuses it (here: the first byte of the delta flipped on the line;
+// the node's delta decoder stops at that chunk with TN_ERR_OTA_DELTA), the
+// engine sends the full blob at once and the rollout completes.
+TEST_F(OtaRolloutTest, ARefusedDeltaIsFollowedByTheFullBlob) {
+  auto line = std::make_shared<LineCounters>();
+  StartNodes(1, TN_TARGET_GAP8,
+             [&](int, agent::Strand strand, TestFleet::NodeFactory make) {
+               return std::make_unique<FaultyLine>(
+                   strand, std::move(make), LineFault::kCorruptDelta, 0, line);
+             });
+  auto base = UploadOnnx("kws", TN_TARGET_GAP8, /*rollback_counter=*/1);
+  ASSERT_TRUE(base.ok()) << base.status().ToString();
+  auto first = CreateRollout(base->ref(), {100});
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(WaitFinished(first->rollout_id()).state(),
+            v1::ROLLOUT_STATE_COMPLETED);
+  ASSERT_TRUE(AllRun(RunningModel(*base)));
+  {
+    std::lock_guard<std::mutex> lock(line->mu);
+    ASSERT_FALSE(line->fired);  // the first install was a full blob
+  }
+
+  auto next = UploadOnnx("kws", TN_TARGET_GAP8, /*rollback_counter=*/2);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_GT(next->deltas_size(), 0) << next->DebugString();
+  uint64_t served_before = gw_->gateway().artifacts().bytes_served();
+  auto second = CreateRollout(next->ref(), {100});
+  ASSERT_TRUE(second.ok());
+  v1::Rollout r = WaitFinished(second->rollout_id());
+  ASSERT_EQ(r.state(), v1::ROLLOUT_STATE_COMPLETED) << r.DebugString();
+  EXPECT_TRUE(AllRun(RunningModel(*next)));
+  {
+    std::lock_guard<std::mutex> lock(line->mu);
+    EXPECT_TRUE(line->fired);  // a delta went out and was corrupted
+  }
+  // The delta, then the blob: each once.
+  uint64_t served = gw_->gateway().artifacts().bytes_served() - served_before;
+  EXPECT_GT(served, next->blob_bytes());
+  EXPECT_LT(served, next->blob_bytes() + next->blob_bytes() / 5);
 }
 
 }  // namespace
