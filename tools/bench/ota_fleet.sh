@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # OTA fan-out benchmark: one gateway and N simulated agent + node pairs
 # (tinyfleet-fleetsim; virtual nodes with A/B slots on disk) on 127.0.0.1,
-# over TLS. The keyword-spotting fixture is compiled with a K-layer FP32
-# tail (K picks the blob size: K=5 gives about 100 kB) and rolled out to
-# every node in one wave.
+# over TLS. A DS-CNN (default: the trained keyword-spotting fixture) is
+# compiled for GAP9 with a K-layer FP32 tail and rolled out to every node in
+# one wave. For a 100 kB blob, use the untrained wide fixture (made by
+# tools/models/synth_dscnn.py --channels 132):
+#   tools/bench/ota_fleet.sh 1000 1 tests/fixtures/ota/ds_cnn_w132_untrained.onnx
 #
 # Reports: blob size, time from `rollouts create` to every node confirmed
 # (download, relay in <= 1 KiB link frames, signature and digest check,
 # activation, self-test, confirm), and the bytes the gateway served
 # (tinyfleet_artifact_bytes_served_total) against N x blob size.
 #
-# Usage: tools/bench/ota_fleet.sh N [tail_layers]
+# Usage: tools/bench/ota_fleet.sh N [tail_layers] [model.onnx]
 # Needs a release build (cmake --preset release && cmake --build --preset release).
 set -euo pipefail
-n=${1:?usage: ota_fleet.sh N [tail_layers]}
-tail_layers=${2:-5}
+n=${1:?usage: ota_fleet.sh N [tail_layers] [model.onnx]}
+tail_layers=${2:-2}
 src=$(cd "$(dirname "$0")/../.." && pwd)
+onnx=$(realpath "${3:-$src/tests/fixtures/kws/ds_cnn_s.onnx}")
 build=${TINYFLEET_BUILD:-$src/build/release}
 work=$(mktemp -d)
 gw_pid=
@@ -43,7 +46,7 @@ while ! grep -q "all .* online" "$work/fs.out" 2>/dev/null; do
   sleep 0.1
 done
 
-push=$(cli --json models push "$src/tests/fixtures/kws/ds_cnn_s.onnx" --name kws \
+push=$(cli --json models push "$onnx" --name kws \
   --calib "$src/tests/fixtures/kws/kws_calib.tnfs" --target gap9 --tail "$tail_layers")
 ref=$(field ref <<<"$push")
 size=$(field blob_bytes <<<"$push")
