@@ -241,10 +241,10 @@ void RolloutEngine::OnProgress(const std::string& device_id,
   }
   std::string rollout_id(order.substr(0, slash));
   std::unique_lock<std::mutex> lock(mu_);
-  auto targets = store_->rollouts().Targets(rollout_id);
-  if (!targets.ok()) return;
-  for (auto& t : *targets) {
-    if (t.device_id != device_id) continue;
+  auto target = store_->rollouts().Target(rollout_id, device_id);
+  if (!target.ok()) return;
+  {
+    store::RolloutTarget& t = *target;
     const std::string& stage = p.stage();
     if (delta_order && DeltaRefused(t)) return;  // superseded by the blob
     if (delta_order && stage == "failed" && t.state != "rollback_ordered" &&

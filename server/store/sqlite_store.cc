@@ -957,6 +957,25 @@ class SqliteModels final : public ModelRepository {
   Shared* s_;
 };
 
+constexpr std::string_view kTargetColumns =
+    "SELECT rollout_id, device_id, wave, state, error, previous_model_ref,"
+    " previous_model_id, updated_at_ms, bytes_sent FROM rollout_targets";
+
+// A row selected with kTargetColumns.
+RolloutTarget ReadTarget(sqlite::Statement& q) {
+  RolloutTarget t;
+  t.rollout_id = q.Text(0);
+  t.device_id = q.Text(1);
+  t.wave = static_cast<uint32_t>(q.Int(2));
+  t.state = q.Text(3);
+  t.error = q.Text(4);
+  t.previous_model_ref = q.Text(5);
+  t.previous_model_id = q.Text(6);
+  t.updated_at_ms = q.Int(7);
+  t.bytes_sent = static_cast<uint64_t>(q.Int(8));
+  return t;
+}
+
 class SqliteRollouts final : public RolloutRepository {
  public:
   explicit SqliteRollouts(Shared* s) : s_(s) {}
@@ -1017,29 +1036,29 @@ class SqliteRollouts final : public RolloutRepository {
   Result<std::vector<RolloutTarget>> Targets(const std::string& id) override {
     std::lock_guard<std::mutex> lock(s_->mu);
     TF_ASSIGN_OR_RETURN(
-        auto q,
-        s_->db->Prepare("SELECT rollout_id, device_id, wave, state, error,"
-                        " previous_model_ref, previous_model_id,"
-                        " updated_at_ms, bytes_sent FROM rollout_targets"
-                        " WHERE rollout_id=? ORDER BY device_id"));
+        auto q, s_->db->Prepare(std::string(kTargetColumns) +
+                                " WHERE rollout_id=? ORDER BY device_id"));
     q.Bind(1, id);
     std::vector<RolloutTarget> out;
     for (;;) {
       TF_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      RolloutTarget t;
-      t.rollout_id = q.Text(0);
-      t.device_id = q.Text(1);
-      t.wave = static_cast<uint32_t>(q.Int(2));
-      t.state = q.Text(3);
-      t.error = q.Text(4);
-      t.previous_model_ref = q.Text(5);
-      t.previous_model_id = q.Text(6);
-      t.updated_at_ms = q.Int(7);
-      t.bytes_sent = static_cast<uint64_t>(q.Int(8));
-      out.push_back(std::move(t));
+      out.push_back(ReadTarget(q));
     }
     return out;
+  }
+  Result<RolloutTarget> Target(const std::string& id,
+                               const std::string& device_id) override {
+    std::lock_guard<std::mutex> lock(s_->mu);
+    TF_ASSIGN_OR_RETURN(auto q,
+                        s_->db->Prepare(std::string(kTargetColumns) +
+                                        " WHERE rollout_id=? AND device_id=?"));
+    q.Bind(1, id).Bind(2, device_id);
+    TF_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) {
+      return NotFoundError(device_id + " is not a target of rollout " + id);
+    }
+    return ReadTarget(q);
   }
 
  private:

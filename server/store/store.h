@@ -298,6 +298,9 @@ class RolloutRepository {
   virtual Status PutTarget(const RolloutTarget& target) = 0;
   virtual Result<std::vector<RolloutTarget>> Targets(
       const std::string& rollout_id) = 0;
+  // One target; NOT_FOUND when the device is not (yet) part of it.
+  virtual Result<RolloutTarget> Target(const std::string& rollout_id,
+                                       const std::string& device_id) = 0;
 };
 
 // ---- Adaptation rounds ------------------------------------------------------

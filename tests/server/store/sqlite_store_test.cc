@@ -213,5 +213,33 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndMigrationsApplyOnce) {
   EXPECT_NE(s.status().message().find("newer"), std::string::npos);
 }
 
+TEST_F(StoreTest, RolloutTargetsOneOrAllAndReplaced) {
+  auto store = Open();
+  auto& repo = store->rollouts();
+  RolloutTarget a{"ro-1", "dev-a", 0, "ordered", "", "3", "m", 10, 0};
+  RolloutTarget b{"ro-1", "dev-b", 1, "pending", "", "", "", 11, 0};
+  RolloutTarget other{"ro-2", "dev-a", 0, "pending", "", "", "", 12, 0};
+  ASSERT_TRUE(repo.PutTarget(a).ok());
+  ASSERT_TRUE(repo.PutTarget(b).ok());
+  ASSERT_TRUE(repo.PutTarget(other).ok());
+  a.state = "confirmed";
+  a.bytes_sent = 4096;
+  ASSERT_TRUE(repo.PutTarget(a).ok());  // replaces
+
+  auto one = repo.Target("ro-1", "dev-a");
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->state, "confirmed");
+  EXPECT_EQ(one->bytes_sent, 4096u);
+  EXPECT_EQ(one->previous_model_ref, "3");
+  EXPECT_EQ(one->updated_at_ms, 10);
+  EXPECT_EQ(repo.Target("ro-1", "dev-c").status().code(),
+            StatusCode::kNotFound);
+  auto all = repo.Targets("ro-1");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[1].device_id, "dev-b");
+  EXPECT_EQ((*all)[1].wave, 1u);
+}
+
 }  // namespace
 }  // namespace tinyfleet::store
