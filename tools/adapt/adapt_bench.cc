@@ -5,10 +5,17 @@
 // and a JSON report. docs/benchmarks/adaptation.md explains the protocols
 // and records the figures.
 //
-//   adapt_bench [--fixtures DIR] [--json FILE] [--seeds N] [--smoke]
+//   adapt_bench [--fixtures DIR] [--users FILE] [--fleet FILE] [--json FILE]
+//               [--seeds N] [--smoke]
 //               [--only continual|fewshot|selflearn|personal]
 //
 // --fixtures defaults to tests/fixtures/kws (run from the source tree).
+// --users names the users feature file (one user per node) of the few-shot,
+// self-learning and personalization experiments, default kws_users.tnfs;
+// --fleet a second users file whose nodes share one deployment environment,
+// on which personalization runs as well (default "none": skipped). Names
+// without a '/' are looked up in the fixtures directory. The 16-user files
+// of docs/benchmarks/adaptation.md are generated, not committed.
 // --smoke runs every experiment on a small subset with one seed and checks
 // that the output is sane (exit status 1 otherwise); it is the ctest.
 #include <algorithm>
@@ -44,6 +51,8 @@ const char* const kClassNames[kClasses] = {
 
 struct Options {
   std::string fixtures = "tests/fixtures/kws";
+  std::string users = "kws_users.tnfs";
+  std::string fleet = "none";
   std::string json_path;
   uint32_t seeds = 5;
   bool smoke = false;
@@ -479,28 +488,88 @@ std::vector<std::vector<float>> Embeddings(Tail& tail, const LatentSet& s,
   return e;
 }
 
-struct FewShotResult {
-  double oracle_acc = 0;  // at 5 % FAR on the evaluation negatives
-  double node_acc = 0;    // with the node-calibrated threshold
-  double node_far = 0;    // its FAR on the evaluation negatives
-  double closed_acc = 0;  // no rejection
+// User ids of a latent set, in order of first appearance.
+std::vector<uint32_t> UserIds(const LatentSet& s) {
+  std::vector<uint32_t> ids;
+  for (uint32_t u : s.user) {
+    if (std::find(ids.begin(), ids.end(), u) == ids.end()) ids.push_back(u);
+  }
+  return ids;
+}
+
+// Fewest clips any user has of any class in [first, last].
+uint32_t MinClipsPerClass(const LatentSet& s, uint32_t first, uint32_t last) {
+  uint32_t fewest = UINT32_MAX;
+  for (uint32_t u : UserIds(s)) {
+    for (uint32_t c = first; c <= last; ++c) {
+      uint32_t n = 0;
+      for (size_t i = 0; i < s.size(); ++i) {
+        n += s.user[i] == u && s.label[i] == c;
+      }
+      fewest = std::min(fewest, n);
+    }
+  }
+  return fewest == UINT32_MAX ? 0 : fewest;
+}
+
+using Embeds = std::vector<std::vector<float>>;
+
+// Negatives a node may calibrate its open-set threshold on, and how it
+// sets the FAR target it passes to tn_enroll_calibrate.
+struct NodeNegatives {
+  const char* name;
+  const Embeds* negatives;
+  // false: the target is the goal itself (5 %), so the threshold lets
+  // floor(0.05 n) of the n calibration negatives pass. true: the order-
+  // statistic rule for fresh negatives: with k of n exchangeable negatives
+  // allowed to pass, a fresh one passes with probability (k + 1) / (n + 1),
+  // so the node asks for k = floor(0.05 (n + 1)) - 1 (at least 0).
+  bool for_fresh = false;
 };
 
+// The target FAR the node passes to tn_enroll_calibrate for `goal` on n
+// calibration negatives (see NodeNegatives::for_fresh).
+float NodeFarTarget(float goal, size_t n, bool for_fresh) {
+  if (!for_fresh) return goal;
+  const double k =
+      std::max(0.0, std::floor(static_cast<double>(goal) * (n + 1)) - 1.0);
+  // Half a negative above k / n: tn_protos_calibrate floors target * n.
+  return static_cast<float>((k + 0.5) / static_cast<double>(n));
+}
+
+struct FewShotResult {
+  double oracle_acc = 0;  // at 5 % FAR on the evaluation negatives
+  double closed_acc = 0;  // no rejection
+  // Per entry of the node negatives: accuracy with the node-calibrated
+  // threshold, its FAR on all evaluation negatives and on the user's own
+  // fresh unknown words only.
+  std::vector<double> node_acc, node_far, node_far_own;
+};
+
+double ShareAtOrAbove(const std::vector<float>& scores, float t) {
+  uint32_t n = 0;
+  for (float s : scores) n += s >= t;
+  return scores.empty() ? 0 : static_cast<double>(n) / scores.size();
+}
+
 // One user, k shots per keyword, folds rotating the shots over the user's
-// clips (10 per keyword): k = 9 leaves one query per keyword per fold.
-FewShotResult FewShotUser(const std::vector<std::vector<float>>& user_emb,
-                          const LatentSet& users, uint32_t user, uint32_t k,
-                          const std::vector<std::vector<float>>& node_neg,
-                          const std::vector<std::vector<float>>& eval_neg,
+// first `clips` clips of each keyword: fold f queries ordinals
+// [f * q, f * q + q), q = clips - k, and enrols the other k.
+// eval_neg = own_neg (the user's fresh unknown words) + other negatives.
+FewShotResult FewShotUser(const Embeds& user_emb, const LatentSet& users,
+                          uint32_t user, uint32_t k,
+                          const std::vector<NodeNegatives>& node_negs,
+                          const Embeds& eval_neg, const Embeds& own_neg,
                           uint32_t clips) {
   const uint32_t dim = static_cast<uint32_t>(user_emb[0].size());
   std::vector<uint32_t> store(tn_protos_buffer_size(kClasses, dim) / 4 + 1);
-  const uint32_t folds = clips / (clips - k) > 0 ? clips / (clips - k) : 1;
-  uint32_t queries = 0, ok_oracle = 0, ok_node = 0, ok_closed = 0;
-  double far_sum = 0;
+  const uint32_t q = clips - k;
+  const uint32_t folds = std::max(1u, clips / q);
+  const size_t variants = node_negs.size();
+  uint32_t queries = 0, ok_oracle = 0, ok_closed = 0;
+  std::vector<uint32_t> ok_node(variants, 0);
+  std::vector<double> far_sum(variants, 0), far_own_sum(variants, 0);
   for (uint32_t f = 0; f < folds; ++f) {
-    // Queries of fold f: ordinals [f * q, f * q + q), q = clips - k.
-    const uint32_t q = clips - k;
     auto is_query = [&](uint32_t ord) {
       return ord >= f * q && ord < f * q + q;
     };
@@ -517,33 +586,47 @@ FewShotResult FewShotUser(const std::vector<std::vector<float>>& user_emb,
       ex.insert(ex.end(), user_emb[i].begin(), user_emb[i].end());
       ex_label.push_back(users.label[i]);
     }
-    // Node calibration: the negatives the node holds, 5 % FAR.
-    std::vector<float> negs;
-    for (const auto& n : node_neg) negs.insert(negs.end(), n.begin(), n.end());
-    std::vector<float> scratch(node_neg.size() + ex_label.size());
-    tn_enroll_report rep;
-    Check(tn_enroll_calibrate(
-              &p, ex.data(), ex_label.data(),
-              static_cast<uint32_t>(ex_label.size()), negs.data(),
-              static_cast<uint32_t>(node_neg.size()), 0.05f, scratch.data(),
-              static_cast<uint32_t>(scratch.size()), &rep),
-          "enroll calibrate");
-    const float node_t = p.threshold;
-    // Oracle: 5 % FAR on the evaluation negatives themselves.
-    std::vector<float> ev(eval_neg.size());
+    // Best-prototype scores of the evaluation negatives.
     uint32_t l;
-    for (size_t i = 0; i < eval_neg.size(); ++i) {
-      Check(tn_protos_classify(&p, eval_neg[i].data(), &l, &ev[i]), "classify");
-    }
+    auto scores = [&](const Embeds& set) {
+      std::vector<float> sc(set.size());
+      for (size_t i = 0; i < set.size(); ++i) {
+        Check(tn_protos_classify(&p, set[i].data(), &l, &sc[i]), "classify");
+      }
+      return sc;
+    };
+    const std::vector<float> ev = scores(eval_neg);
+    const std::vector<float> ev_own = scores(own_neg);
+    // Oracle: 5 % FAR on the evaluation negatives themselves.
     std::vector<float> ev_sorted(ev);
     float oracle_t, far;
     Check(tn_protos_calibrate(static_cast<uint32_t>(ev_sorted.size()),
                               ev_sorted.data(), 0, nullptr, 0.05f, &oracle_t,
                               &far, nullptr),
           "oracle calibrate");
-    uint32_t fa = 0;
-    for (float s : ev) fa += s >= node_t;
-    far_sum += static_cast<double>(fa) / ev.size();
+    // Node calibrations: tn_enroll_calibrate at 5 % FAR on each set of
+    // negatives the node holds.
+    std::vector<float> node_t(variants);
+    for (size_t v = 0; v < variants; ++v) {
+      const Embeds& nn = *node_negs[v].negatives;
+      std::vector<float> negs;
+      for (const auto& n : nn) negs.insert(negs.end(), n.begin(), n.end());
+      std::vector<float> scratch(nn.size() + ex_label.size());
+      tn_enroll_report rep;
+      Check(tn_enroll_calibrate(
+                &p, ex.data(), ex_label.data(),
+                static_cast<uint32_t>(ex_label.size()), negs.data(),
+                static_cast<uint32_t>(nn.size()),
+                NodeFarTarget(0.05f, nn.size(), node_negs[v].for_fresh),
+                scratch.data(), static_cast<uint32_t>(scratch.size()), &rep),
+            "enroll calibrate");
+      node_t[v] = p.threshold;
+      far_sum[v] += ShareAtOrAbove(ev, node_t[v]);
+      far_own_sum[v] += ShareAtOrAbove(ev_own, node_t[v]);
+    }
+    // Queries: the closed-set label (no threshold), then each threshold is
+    // applied to the best score.
+    p.threshold = -2.0f;  // below every cosine
     for (size_t i = 0; i < users.size(); ++i) {
       if (users.user[i] != user || users.label[i] < kFirstWord) continue;
       if (users.ordinal[i] >= clips || !is_query(users.ordinal[i])) continue;
@@ -553,82 +636,130 @@ FewShotResult FewShotUser(const std::vector<std::vector<float>>& user_emb,
       const bool right = l == users.label[i];
       ok_closed += right;
       ok_oracle += right && s >= oracle_t;
-      ok_node += right && s >= node_t;
+      for (size_t v = 0; v < variants; ++v)
+        ok_node[v] += right && s >= node_t[v];
     }
   }
   FewShotResult r;
   r.oracle_acc = static_cast<double>(ok_oracle) / queries;
-  r.node_acc = static_cast<double>(ok_node) / queries;
   r.closed_acc = static_cast<double>(ok_closed) / queries;
-  r.node_far = far_sum / folds;
+  for (size_t v = 0; v < variants; ++v) {
+    r.node_acc.push_back(static_cast<double>(ok_node[v]) / queries);
+    r.node_far.push_back(far_sum[v] / folds);
+    r.node_far_own.push_back(far_own_sum[v] / folds);
+  }
   return r;
 }
 
 json RunFewShot(Node& node, const LatentSet& calib, const LatentSet& test,
                 const LatentSet& users, const Options& o) {
   Tail tail(node, node.shipped());
-  // Negatives: the node holds the calibration set's unknown words (train
-  // voices); evaluation uses the test voices' and the user's own unknowns.
+  // Negatives. The node holds the calibration set's unknown words (training
+  // voices, "clean") and the first half of its user's own unknown-word clips
+  // ("own environment"). Evaluation: the other half of the user's unknown
+  // clips (fresh, same environment) and the test voices' unknown words.
+  const std::vector<uint32_t> user_ids = UserIds(users);
+  const uint32_t clips = MinClipsPerClass(users, kFirstWord, kClasses - 1);
+  const uint32_t unknowns =
+      MinClipsPerClass(users, kUnknownClass, kUnknownClass);
+  const uint32_t own_cal = unknowns / 2;  // ordinals [0, own_cal) calibrate
+  if (clips < 2 || own_cal == 0) Die("few-shot needs >= 2 clips per class");
+  std::vector<uint32_t> shots = {std::min(5u, clips - 1),
+                                 std::min(10u, clips - 1)};
+  if (shots[0] == shots[1]) shots.pop_back();
   json out = json::object();
+  out["clips_per_keyword"] = clips;
+  out["own_unknowns_calibration"] = own_cal;
+  out["own_unknowns_evaluation"] = unknowns - own_cal;
   std::printf(
       "\n## Few-shot open-set enrolment (10 keywords per user, unknown words "
-      "rejected at 5 %% FAR)\n\n");
+      "rejected at 5 %% FAR)\n\n"
+      "%zu users, %u clips per keyword and user; node thresholds from "
+      "tn_enroll_calibrate on the calibration set's %s unknown words "
+      "(clean) or on %u of the user's own (own env.); evaluation unknowns: "
+      "the user's other %u and the test voices'\n\n",
+      user_ids.size(), clips, "training-voice", own_cal, unknowns - own_cal);
   std::printf(
-      "| embedding | shots | users | median acc @5%% FAR (oracle) | median "
-      "acc, node threshold | median FAR, node threshold | median closed-set "
-      "acc |\n|---|---:|---:|---:|---:|---:|---:|\n");
+      "| embedding | shots | acc @5%% FAR (oracle) | clean thr.: acc | FAR "
+      "| own-env. thr. (target 5 %%): acc | FAR | FAR, own fresh | own-env. "
+      "thr. (fresh-FAR rule): acc | FAR | FAR, own fresh | closed-set acc "
+      "|\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (int raw = 0; raw < 2; ++raw) {
-    const auto user_emb = Embeddings(tail, users, raw);
-    const auto calib_emb = Embeddings(tail, calib, raw);
-    const auto test_emb = Embeddings(tail, test, raw);
-    std::vector<std::vector<float>> node_neg;
+    const Embeds user_emb = Embeddings(tail, users, raw);
+    const Embeds calib_emb = Embeddings(tail, calib, raw);
+    const Embeds test_emb = Embeddings(tail, test, raw);
+    Embeds clean_neg, test_neg;
     for (size_t i = 0; i < calib.size(); ++i) {
-      if (calib.label[i] == kUnknownClass) node_neg.push_back(calib_emb[i]);
+      if (calib.label[i] == kUnknownClass) clean_neg.push_back(calib_emb[i]);
     }
-    std::vector<uint32_t> user_ids;
-    for (uint32_t u : users.user) {
-      if (std::find(user_ids.begin(), user_ids.end(), u) == user_ids.end()) {
-        user_ids.push_back(u);
-      }
+    for (size_t i = 0; i < test.size(); ++i) {
+      if (test.label[i] == kUnknownClass) test_neg.push_back(test_emb[i]);
     }
-    const uint32_t clips = 10;  // per (user, keyword) in the fixture
-    for (uint32_t k : {5u, 9u}) {
-      std::vector<double> oracle, node_acc, node_far, closed;
+    for (uint32_t k : shots) {
+      std::vector<double> oracle, closed, acc[3], far[3], far_own[3];
       json per_user = json::array();
       for (uint32_t u : user_ids) {
-        std::vector<std::vector<float>> eval_neg;
-        for (size_t i = 0; i < test.size(); ++i) {
-          if (test.label[i] == kUnknownClass) eval_neg.push_back(test_emb[i]);
-        }
+        Embeds own_cal_neg, own_eval_neg;
         for (size_t i = 0; i < users.size(); ++i) {
-          if (users.user[i] == u && users.label[i] == kUnknownClass) {
-            eval_neg.push_back(user_emb[i]);
-          }
+          if (users.user[i] != u || users.label[i] != kUnknownClass) continue;
+          if (users.ordinal[i] >= unknowns) continue;
+          (users.ordinal[i] < own_cal ? own_cal_neg : own_eval_neg)
+              .push_back(user_emb[i]);
         }
-        const FewShotResult r =
-            FewShotUser(user_emb, users, u, k, node_neg, eval_neg, clips);
+        Embeds eval_neg = own_eval_neg;
+        eval_neg.insert(eval_neg.end(), test_neg.begin(), test_neg.end());
+        const std::vector<NodeNegatives> node_negs = {
+            {"clean", &clean_neg, false},
+            {"own", &own_cal_neg, false},
+            {"own_fresh_rule", &own_cal_neg, true}};
+        const FewShotResult r = FewShotUser(user_emb, users, u, k, node_negs,
+                                            eval_neg, own_eval_neg, clips);
         oracle.push_back(r.oracle_acc);
-        node_acc.push_back(r.node_acc);
-        node_far.push_back(r.node_far);
         closed.push_back(r.closed_acc);
-        per_user.push_back({{"user", u},
-                            {"oracle_acc", r.oracle_acc},
-                            {"node_acc", r.node_acc},
-                            {"node_far", r.node_far},
-                            {"closed_acc", r.closed_acc}});
+        json row = {{"user", u},
+                    {"oracle_acc", r.oracle_acc},
+                    {"closed_acc", r.closed_acc}};
+        for (size_t v = 0; v < node_negs.size(); ++v) {
+          acc[v].push_back(r.node_acc[v]);
+          far[v].push_back(r.node_far[v]);
+          far_own[v].push_back(r.node_far_own[v]);
+          row[std::string(node_negs[v].name) + "_acc"] = r.node_acc[v];
+          row[std::string(node_negs[v].name) + "_far"] = r.node_far[v];
+          row[std::string(node_negs[v].name) + "_far_own"] = r.node_far_own[v];
+        }
+        per_user.push_back(row);
       }
       const char* name = raw ? "cut latent (raw)" : "tail pooled features";
-      std::printf("| %s | %u | %zu | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n",
-                  name, k, user_ids.size(), 100 * Median(oracle),
-                  100 * Median(node_acc), 100 * Median(node_far),
-                  100 * Median(closed));
+      const char* fmt =
+          "| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% | "
+          "%.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n";
+      std::printf(
+          fmt, name, std::to_string(k).c_str(), 100 * Median(oracle),
+          100 * Median(acc[0]), 100 * Median(far[0]), 100 * Median(acc[1]),
+          100 * Median(far[1]), 100 * Median(far_own[1]), 100 * Median(acc[2]),
+          100 * Median(far[2]), 100 * Median(far_own[2]), 100 * Median(closed));
+      std::printf(fmt, "  (means)", "", 100 * Mean(oracle), 100 * Mean(acc[0]),
+                  100 * Mean(far[0]), 100 * Mean(acc[1]), 100 * Mean(far[1]),
+                  100 * Mean(far_own[1]), 100 * Mean(acc[2]),
+                  100 * Mean(far[2]), 100 * Mean(far_own[2]),
+                  100 * Mean(closed));
       out[std::string(raw ? "raw" : "pooled") + "_k" + std::to_string(k)] = {
           {"embedding", name},
           {"shots", k},
           {"median_oracle_acc", Median(oracle)},
-          {"median_node_acc", Median(node_acc)},
-          {"median_node_far", Median(node_far)},
+          {"mean_oracle_acc", Mean(oracle)},
           {"median_closed_acc", Median(closed)},
+          {"median_clean_acc", Median(acc[0])},
+          {"median_clean_far", Median(far[0])},
+          {"median_own_acc", Median(acc[1])},
+          {"median_own_far", Median(far[1])},
+          {"median_own_far_own", Median(far_own[1])},
+          {"mean_own_far_own", Mean(far_own[1])},
+          {"median_rule_acc", Median(acc[2])},
+          {"median_rule_far", Median(far[2])},
+          {"median_rule_far_own", Median(far_own[2])},
+          {"mean_rule_acc", Mean(acc[2])},
+          {"mean_rule_far_own", Mean(far_own[2])},
           {"users", per_user}};
     }
   }
@@ -641,13 +772,9 @@ json RunSelfLearn(Node& node, const LatentSet& calib, const LatentSet& users,
                   const Options& o) {
   // Per user and keyword: ordinals 0-2 enrolled (labelled by the user),
   // 3-6 recorded unlabelled, 7-9 held out for evaluation. The unlabelled
-  // pool also holds the user's silence and unknown clips 0-6.
-  std::vector<uint32_t> user_ids;
-  for (uint32_t u : users.user) {
-    if (std::find(user_ids.begin(), user_ids.end(), u) == user_ids.end()) {
-      user_ids.push_back(u);
-    }
-  }
+  // pool also holds the user's silence and unknown clips 0-6. Clips with
+  // ordinals >= 10 take no part (the protocol of a 10-take users file).
+  const std::vector<uint32_t> user_ids = UserIds(users);
   std::vector<double> before, after, precision, accepted_share;
   json per_user = json::array();
   for (uint32_t u : user_ids) {
@@ -655,7 +782,7 @@ json RunSelfLearn(Node& node, const LatentSet& calib, const LatentSet& users,
     LatentSet shots, pool, eval;
     shots.dim = pool.dim = eval.dim = users.dim;
     for (size_t i = 0; i < users.size(); ++i) {
-      if (users.user[i] != u) continue;
+      if (users.user[i] != u || users.ordinal[i] >= 10) continue;
       const uint32_t ord = users.ordinal[i];
       if (ord >= 7) {
         eval.Add(users, i);
@@ -738,31 +865,80 @@ json RunSelfLearn(Node& node, const LatentSet& calib, const LatentSet& users,
 
 // --------------------------------------------------------- personalization --
 
-json RunPersonal(Node& node, const LatentSet& users, const Options& o) {
-  // One node per fixture user (the fixture holds 12): per keyword and
-  // class, ordinals 0-4 train locally, 5-9 test.
-  std::vector<uint32_t> user_ids;
-  for (uint32_t u : users.user) {
-    if (std::find(user_ids.begin(), user_ids.end(), u) == user_ids.end()) {
-      user_ids.push_back(u);
-    }
+// Tail accuracy of every node on its own test clips.
+std::vector<double> NodeAccuracies(Tail& t,
+                                   const std::vector<LatentSet>& test) {
+  std::vector<double> acc;
+  for (const LatentSet& s : test) {
+    acc.push_back(t.Accuracy(s, [](size_t) { return true; }));
   }
+  return acc;
+}
+
+// Closed-set nearest-prototype accuracy on `test` with prototypes (pooled
+// features of tail t) of the node's own training clips of every class.
+double ProtoAccuracy(Tail& t, const LatentSet& train, const LatentSet& test) {
+  const uint32_t dim = t.embed_dim();
+  std::vector<uint32_t> store(tn_protos_buffer_size(kClasses, dim) / 4 + 1);
+  tn_protos p;
+  Check(tn_protos_init(&p, kClasses, dim, store.data(), store.size() * 4),
+        "protos init");
+  for (size_t i = 0; i < train.size(); ++i) {
+    Check(
+        tn_protos_add_example(&p, train.label[i], t.Embed(train.at(i)).data()),
+        "add example");
+  }
+  uint32_t ok = 0;
+  for (size_t i = 0; i < test.size(); ++i) {
+    uint32_t l = 0;
+    float score = 0;
+    Check(tn_protos_classify(&p, t.Embed(test.at(i)).data(), &l, &score),
+          "classify");
+    ok += l == test.label[i];
+  }
+  return test.size() ? static_cast<double>(ok) / test.size() : 0;
+}
+
+// The node's local fine-tune of a tail on its own training clips (no
+// proximal term: the result stays on the node).
+void LocalFineTune(Tail& t, const LatentSet& train, uint32_t epochs,
+                   uint64_t seed) {
+  tn_rng rng;
+  tn_rng_seed(&rng, seed, 300);
+  Fit(t, FitConfig(epochs, 16, 0.01f), train, train.label, nullptr, nullptr,
+      &rng);
+}
+
+json RunPersonal(Node& node, const LatentSet& users, const std::string& fleet,
+                 const Options& o) {
+  // One node per user of the file. Every class is capped at the fewest
+  // keyword clips a user has (`cap`), so the classes stay balanced; per
+  // node and class, ordinals [0, cap / 2) train locally, [cap / 2, cap)
+  // test.
+  const std::vector<uint32_t> user_ids = UserIds(users);
+  const uint32_t cap = MinClipsPerClass(users, kFirstWord, kClasses - 1);
   const uint32_t rounds = o.smoke ? 1 : 5;
+  const uint32_t local_epochs = o.smoke ? 1 : 3;
+  const uint32_t ft_epochs = o.smoke ? 1 : 10;
   std::vector<LatentSet> train(user_ids.size()), test(user_ids.size());
   for (size_t n = 0; n < user_ids.size(); ++n) {
     train[n].dim = test[n].dim = users.dim;
     for (size_t i = 0; i < users.size(); ++i) {
-      if (users.user[i] != user_ids[n]) continue;
-      (users.ordinal[i] < 5 ? train[n] : test[n]).Add(users, i);
+      if (users.user[i] != user_ids[n] || users.ordinal[i] >= cap) continue;
+      (users.ordinal[i] < cap / 2 ? train[n] : test[n]).Add(users, i);
     }
   }
   std::vector<float> global = node.shipped();
-  std::vector<double> before, after;
+  std::vector<double> before, after, fedft, fedproto, localft;
   {
     Tail t(node, global);
-    for (size_t n = 0; n < user_ids.size(); ++n) {
-      before.push_back(t.Accuracy(test[n], [](size_t) { return true; }));
-    }
+    before = NodeAccuracies(t, test);
+  }
+  // Baseline without federation: each node fine-tunes the shipped tail.
+  for (size_t n = 0; n < user_ids.size(); ++n) {
+    Tail t(node, global);
+    LocalFineTune(t, train[n], ft_epochs, user_ids[n]);
+    localft.push_back(t.Accuracy(test[n], [](size_t) { return true; }));
   }
   json per_round = json::array();
   for (uint32_t round = 0; round < rounds; ++round) {
@@ -771,7 +947,7 @@ json RunPersonal(Node& node, const LatentSet& users, const Options& o) {
       Tail t(node, global);
       tn_rng rng;
       tn_rng_seed(&rng, user_ids[n], 100 + round);
-      tn_fit_config cfg = FitConfig(o.smoke ? 1 : 3, 16, 0.01f);
+      tn_fit_config cfg = FitConfig(local_epochs, 16, 0.01f);
       cfg.sgd.prox_mu = 0.01f;  // FedProx on the node
       Fit(t, cfg, train[n], train[n].label, nullptr, nullptr, &rng,
           global.data());
@@ -790,35 +966,83 @@ json RunPersonal(Node& node, const LatentSet& users, const Options& o) {
     if (!agg.ok()) Die("aggregate: " + agg.status().ToString());
     global = agg->tail;
     Tail t(node, global);
-    std::vector<double> acc;
-    for (size_t n = 0; n < user_ids.size(); ++n) {
-      acc.push_back(t.Accuracy(test[n], [](size_t) { return true; }));
-    }
+    const std::vector<double> acc = NodeAccuracies(t, test);
     per_round.push_back({{"round", round + 1}, {"mean_acc", Mean(acc)}});
     if (round + 1 == rounds) after = acc;
   }
+  // Personalised heads on top of the federated tail: a local fine-tune, or
+  // prototypes of the node's own training clips.
+  for (size_t n = 0; n < user_ids.size(); ++n) {
+    Tail t(node, global);
+    fedproto.push_back(ProtoAccuracy(t, train[n], test[n]));
+    LocalFineTune(t, train[n], ft_epochs, user_ids[n]);
+    fedft.push_back(t.Accuracy(test[n], [](size_t) { return true; }));
+  }
   std::printf(
-      "\n## Personalization: %zu nodes (one per fixture user), %u federated "
-      "rounds (FedProx on the node, FedAvg on the gateway)\n\n"
-      "| node (user) | before | after | gain |\n|---|---:|---:|---:|\n",
-      user_ids.size(), rounds);
-  std::vector<double> gain;
+      "\n## Personalization (%s): %zu nodes, %zu training + %zu test clips "
+      "each, %u federated rounds (FedProx on the node, FedAvg on the "
+      "gateway)\n\n"
+      "| node (user) | before | %u FedAvg rounds | FedAvg + local fine-tune | "
+      "FedAvg + own prototypes | local fine-tune only |\n"
+      "|---|---:|---:|---:|---:|---:|\n",
+      fleet.c_str(), user_ids.size(), train[0].size(), test[0].size(), rounds,
+      rounds);
   json per_node = json::array();
   for (size_t n = 0; n < user_ids.size(); ++n) {
-    gain.push_back(after[n] - before[n]);
-    std::printf("| %u | %.1f %% | %.1f %% | %+.1f |\n", user_ids[n],
-                100 * before[n], 100 * after[n], 100 * gain.back());
-    per_node.push_back(
-        {{"user", user_ids[n]}, {"before", before[n]}, {"after", after[n]}});
+    std::printf("| %u | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n",
+                user_ids[n], 100 * before[n], 100 * after[n], 100 * fedft[n],
+                100 * fedproto[n], 100 * localft[n]);
+    per_node.push_back({{"user", user_ids[n]},
+                        {"before", before[n]},
+                        {"fedavg", after[n]},
+                        {"fedavg_finetune", fedft[n]},
+                        {"fedavg_prototypes", fedproto[n]},
+                        {"local_finetune", localft[n]}});
   }
-  std::printf("| **mean** | %.1f %% | %.1f %% | %+.1f |\n", 100 * Mean(before),
-              100 * Mean(after), 100 * Mean(gain));
-  std::printf("| median | %.1f %% | %.1f %% | %+.1f |\n", 100 * Median(before),
-              100 * Median(after), 100 * Median(gain));
-  return {{"nodes", user_ids.size()},    {"rounds", rounds},
-          {"mean_before", Mean(before)}, {"mean_after", Mean(after)},
-          {"mean_gain", Mean(gain)},     {"median_gain", Median(gain)},
-          {"per_round", per_round},      {"per_node", per_node}};
+  auto gains = [&](const std::vector<double>& v) {
+    std::vector<double> g;
+    for (size_t n = 0; n < v.size(); ++n) g.push_back(v[n] - before[n]);
+    return g;
+  };
+  std::printf(
+      "| **mean** | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n",
+      100 * Mean(before), 100 * Mean(after), 100 * Mean(fedft),
+      100 * Mean(fedproto), 100 * Mean(localft));
+  std::printf("| median | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n",
+              100 * Median(before), 100 * Median(after), 100 * Median(fedft),
+              100 * Median(fedproto), 100 * Median(localft));
+  std::printf(
+      "| gain, mean (median) | | %+.1f (%+.1f) | %+.1f (%+.1f) | %+.1f "
+      "(%+.1f) | %+.1f (%+.1f) |\n",
+      100 * Mean(gains(after)), 100 * Median(gains(after)),
+      100 * Mean(gains(fedft)), 100 * Median(gains(fedft)),
+      100 * Mean(gains(fedproto)), 100 * Median(gains(fedproto)),
+      100 * Mean(gains(localft)), 100 * Median(gains(localft)));
+  std::printf("\nMean accuracy after each round:");
+  for (const auto& r : per_round) {
+    std::printf(" %.1f %%", 100 * r["mean_acc"].get<double>());
+  }
+  std::printf("\n");
+  return {{"users_file", fleet},
+          {"nodes", user_ids.size()},
+          {"rounds", rounds},
+          {"train_per_node", train[0].size()},
+          {"test_per_node", test[0].size()},
+          {"mean_before", Mean(before)},
+          {"mean_after", Mean(after)},
+          {"mean_gain", Mean(gains(after))},
+          {"median_gain", Median(gains(after))},
+          {"mean_fedavg_finetune", Mean(fedft)},
+          {"mean_gain_fedavg_finetune", Mean(gains(fedft))},
+          {"median_gain_fedavg_finetune", Median(gains(fedft))},
+          {"mean_fedavg_prototypes", Mean(fedproto)},
+          {"mean_gain_fedavg_prototypes", Mean(gains(fedproto))},
+          {"median_gain_fedavg_prototypes", Median(gains(fedproto))},
+          {"mean_local_finetune", Mean(localft)},
+          {"mean_gain_local_finetune", Mean(gains(localft))},
+          {"median_gain_local_finetune", Median(gains(localft))},
+          {"per_round", per_round},
+          {"per_node", per_node}};
 }
 
 Options ParseArgs(int argc, char** argv) {
@@ -831,6 +1055,10 @@ Options ParseArgs(int argc, char** argv) {
     };
     if (a == "--fixtures") {
       o.fixtures = value();
+    } else if (a == "--users") {
+      o.users = value();
+    } else if (a == "--fleet") {
+      o.fleet = value();
     } else if (a == "--json") {
       o.json_path = value();
     } else if (a == "--seeds") {
@@ -842,8 +1070,9 @@ Options ParseArgs(int argc, char** argv) {
       o.only = value();
     } else {
       Die("unknown argument " + a +
-          "\nusage: adapt_bench [--fixtures DIR] [--json FILE] [--seeds N] "
-          "[--smoke] [--only continual|fewshot|selflearn|personal]");
+          "\nusage: adapt_bench [--fixtures DIR] [--users FILE] [--fleet FILE] "
+          "[--json FILE] [--seeds N] [--smoke] "
+          "[--only continual|fewshot|selflearn|personal]");
     }
   }
   if (o.smoke) o.seeds = 1;
@@ -861,7 +1090,13 @@ int main(int argc, char** argv) {
   const std::string onnx = ReadFile(o.fixtures + "/ds_cnn_s.onnx");
   const std::string calib_bytes = ReadFile(o.fixtures + "/kws_calib.tnfs");
   const std::string test_bytes = ReadFile(o.fixtures + "/kws_test.tnfs");
-  const std::string users_bytes = ReadFile(o.fixtures + "/kws_users.tnfs");
+  auto in_fixtures = [&](const std::string& name) {
+    return name.find('/') == std::string::npos ? o.fixtures + "/" + name : name;
+  };
+  const std::string users_bytes = ReadFile(in_fixtures(o.users));
+  const bool with_fleet = o.fleet != "none";
+  const std::string fleet_bytes =
+      with_fleet ? ReadFile(in_fixtures(o.fleet)) : std::string();
   auto calib_ds = mdl::Dataset::FromFeatureFile(calib_bytes);
   if (!calib_ds.ok()) Die(calib_ds.status().ToString());
   mdl::CompileOptions co;
@@ -880,6 +1115,13 @@ int main(int argc, char** argv) {
   LatentSet users = node.Extract(
       users_bytes,
       [&](const tn_fset_record& r) { return !o.smoke || r.user <= 3; }, limit);
+  LatentSet fleet;
+  if (with_fleet) {
+    fleet = node.Extract(
+        fleet_bytes,
+        [&](const tn_fset_record& r) { return !o.smoke || r.user <= 3; },
+        limit);
+  }
   if (o.smoke) {
     LatentSet t2;
     t2.dim = test.dim;
@@ -893,16 +1135,19 @@ int main(int argc, char** argv) {
           .count();
   std::printf(
       "# adapt_bench%s: DS-CNN-S fixture, tail = %u layers on a %ux%ux%u "
-      "latent; %zu calibration, %zu test, %zu user clips (front-end + compile "
-      "%.1f s)\n",
+      "latent; %zu calibration, %zu test, %zu user clips (%s), %zu fleet clips "
+      "(%s) (front-end + compile %.1f s)\n",
       o.smoke ? " --smoke" : "", node.layer_count(), node.input().h,
       node.input().w, node.input().c, calib.size(), test.size(), users.size(),
+      o.users.c_str(), fleet.size(), with_fleet ? o.fleet.c_str() : "none",
       extract_s);
 
   json report = {{"tool", "adapt_bench"},
                  {"smoke", o.smoke},
                  {"frozen_sha256", compiled->report.frozen_sha256},
                  {"tail_layers", co.trainable_tail_layers},
+                 {"users_file", o.users},
+                 {"fleet_file", with_fleet ? o.fleet : "none"},
                  {"latent", {node.input().h, node.input().w, node.input().c}}};
   bool sane = true;
   auto timed = [&](const char* name, auto fn) {
@@ -924,8 +1169,10 @@ int main(int argc, char** argv) {
   timed("fewshot", [&] {
     json r = RunFewShot(node, calib, test, users, o);
     for (const auto& [k, v] : r.items()) {
+      if (!v.is_object()) continue;
       sane = sane && Sane(v["median_oracle_acc"].get<double>()) &&
-             Sane(v["median_node_far"].get<double>());
+             Sane(v["median_own_far"].get<double>()) &&
+             Sane(v["median_clean_far"].get<double>());
     }
     return r;
   });
@@ -935,9 +1182,13 @@ int main(int argc, char** argv) {
     return r;
   });
   timed("personal", [&] {
-    json r = RunPersonal(node, users, o);
-    sane = sane && Sane(r["mean_after"].get<double>()) &&
-           Sane(r["mean_before"].get<double>());
+    json r = {{"users", RunPersonal(node, users, o.users, o)}};
+    if (with_fleet) r["fleet"] = RunPersonal(node, fleet, o.fleet, o);
+    for (const auto& [k, v] : r.items()) {
+      sane = sane && Sane(v["mean_after"].get<double>()) &&
+             Sane(v["mean_before"].get<double>()) &&
+             Sane(v["mean_fedavg_finetune"].get<double>());
+    }
     return r;
   });
   report["seconds"] =

@@ -25,7 +25,19 @@ Output (all paths relative to the output directory):
   digest.txt     SHA-256 over manifest.csv and every WAV, in manifest order
   stats.json     counts, tool versions, generation time (not deterministic)
 
-Usage: kws_synth.py --out DIR [--preset small|large] [--seed N] [--jobs N]
+Without NumPy the mixing runs on tools/kws/minivec.py (pure Python, several
+times slower): the same clips, up to a possible one-step difference of a
+16-bit sample (see there); compare digest.txt.
+
+The "users16" preset renders only the users split: 16 users (15 espeak-ng
+voices and one flite voice), 16 takes of every class plus 24 more of
+_unknown_ (40 unknown-word clips per user, so a node can hold some of its
+own unknown words apart for threshold calibration). --users-env TYPE:SNR
+puts every user in one common noise environment (a fleet deployed in one
+place) instead of a seeded environment per user.
+
+Usage: kws_synth.py --out DIR [--preset small|large|users16] [--seed N]
+                    [--jobs N] [--users-env TYPE:SNR_DB]
 """
 
 import argparse
@@ -43,7 +55,10 @@ import time
 import wave
 from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # the pure-Python subset (slower)
+    import minivec as np
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # 1 second
@@ -117,6 +132,14 @@ PRESETS = {
                    "test": {"espeak": None, "flite": None},
                    "users": {"espeak": 11, "flite": 1}},
         "takes": {"train": 2, "val": 1, "test": 1, "users": 10},
+    },
+    "users16": {
+        "voices": {"train": {"espeak": 0, "flite": 0},
+                   "val": {"espeak": 0, "flite": 0},
+                   "test": {"espeak": 0, "flite": 0},
+                   "users": {"espeak": 15, "flite": 1}},
+        "takes": {"train": 0, "val": 0, "test": 0, "users": 16},
+        "extra_unknown_takes": {"users": 24},
     },
 }
 
@@ -386,25 +409,32 @@ MANIFEST_FIELDS = ["path", "label", "class_index", "split", "voice", "user",
                    "noise", "snr_db", "level_dbfs", "take", "text"]
 
 
-def plan_jobs(out_dir, seed, preset):
+def plan_jobs(out_dir, seed, preset, users_env=None):
+    """Clip jobs of a preset. users_env: (type, snr_db) shared by every
+    user, or None for the seeded environment of each user."""
     chosen = select_voices(seed, preset)
     envs = user_environments(seed, len(chosen["users"]))
+    if users_env is not None:
+        envs = {u: users_env for u in envs}
+    extra = PRESETS[preset].get("extra_unknown_takes", {})
     jobs = []
     for split in SPLITS:
         for vi, (name, engine, arg, _) in enumerate(chosen[split]):
             user = vi + 1 if split == "users" else 0
             env = envs.get(user, (None, None)) if user else (None, None)
-            for take in range(PRESETS[preset]["takes"][split]):
-                for label in CLASSES:
-                    safe = name.replace(":", "_").replace("+", "_")
-                    path = "wav/%s/%s/%s_t%02d.wav" % (split, label, safe,
-                                                       take)
-                    jobs.append({
-                        "seed": seed, "out_dir": out_dir, "path": path,
-                        "split": split, "voice": name, "engine": engine,
-                        "engine_arg": arg, "label": label, "take": take,
-                        "user": user, "user_noise": env[0],
-                        "user_snr": env[1]})
+            takes = PRESETS[preset]["takes"][split]
+            plan = [(t, label) for t in range(takes) for label in CLASSES]
+            plan += [(t, "_unknown_")
+                     for t in range(takes, takes + extra.get(split, 0))]
+            for take, label in plan:
+                safe = name.replace(":", "_").replace("+", "_")
+                path = "wav/%s/%s/%s_t%02d.wav" % (split, label, safe, take)
+                jobs.append({
+                    "seed": seed, "out_dir": out_dir, "path": path,
+                    "split": split, "voice": name, "engine": engine,
+                    "engine_arg": arg, "label": label, "take": take,
+                    "user": user, "user_noise": env[0],
+                    "user_snr": env[1]})
     return jobs, chosen, envs
 
 
@@ -434,7 +464,17 @@ def main(argv):
     ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--users-env", metavar="TYPE:SNR_DB",
+                    help="one noise environment for every user, e.g. "
+                    "babble:5")
     args = ap.parse_args(argv)
+    users_env = None
+    if args.users_env:
+        kind, _, snr = args.users_env.partition(":")
+        if kind not in NOISE_TYPES or not snr:
+            sys.exit("kws_synth: --users-env wants TYPE:SNR_DB with TYPE one "
+                     "of %s" % ", ".join(NOISE_TYPES))
+        users_env = (kind, float(snr))
 
     for tool in ("espeak-ng", "flite", "sox"):
         if shutil.which(tool) is None:
@@ -446,7 +486,7 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     t0 = time.monotonic()
 
-    jobs, chosen, envs = plan_jobs(out, args.seed, args.preset)
+    jobs, chosen, envs = plan_jobs(out, args.seed, args.preset, users_env)
     make_noise_beds(out, args.seed, assign_splits(args.seed)["train"])
     t_beds = time.monotonic() - t0
 
@@ -490,6 +530,7 @@ def main(argv):
         counts[r["split"]][r["label"]] += 1
     stats = {
         "preset": args.preset, "seed": args.seed, "clips": len(rows),
+        "users_env": args.users_env or "per user",
         "voices": {s: len(v) for s, v in chosen.items()},
         "users": {str(u): {"voice": chosen["users"][u - 1][0],
                            "noise": e[0], "snr_db": e[1]}
