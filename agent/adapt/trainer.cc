@@ -35,6 +35,16 @@ namespace {
 
 std::string NodeCode(const Status& s) { return NodeRefusalCode(s); }
 
+// Few-shot and self-learning defaults for zero hyperparameters.
+constexpr uint32_t kDefaultShots = 3;
+constexpr uint32_t kMaxShots = 65535;
+constexpr double kDefaultTargetFar = 0.05;
+
+bool EnrollingKind(v1::RoundKind kind) {
+  return kind == v1::ROUND_KIND_FEW_SHOT ||
+         kind == v1::ROUND_KIND_SELF_LEARNING;
+}
+
 template <typename M>
 std::vector<uint8_t> Encode(tn_status (*encode)(const M*, uint8_t*, size_t,
                                                 size_t*),
@@ -92,6 +102,24 @@ Result<tn_link_train_params> TrainParamsFor(const v1::TrainOrder& order) {
       p.replay_samples = hp.replay_samples() == 0 ? 64 : hp.replay_samples();
       if (hp.replay_bits() > 8) {
         return InvalidArgumentError("replay_bits must be 7 or 8");
+      }
+      break;
+    case v1::ROUND_KIND_FEW_SHOT:
+    case v1::ROUND_KIND_SELF_LEARNING:
+      p.kind = order.kind() == v1::ROUND_KIND_FEW_SHOT
+                   ? TN_LINK_TRAIN_FEW_SHOT
+                   : TN_LINK_TRAIN_SELF_LEARNING;
+      if (hp.shots() > kMaxShots) {
+        return InvalidArgumentError("shots must be at most " +
+                                    std::to_string(kMaxShots));
+      }
+      p.replay_samples = hp.shots() == 0 ? kDefaultShots : hp.shots();
+      if (order.kind() == v1::ROUND_KIND_FEW_SHOT) {
+        if (!(hp.target_far() >= 0 && hp.target_far() <= 1)) {
+          return InvalidArgumentError("target_far must be in [0, 1]");
+        }
+        p.target_far = static_cast<float>(
+            hp.target_far() == 0 ? kDefaultTargetFar : hp.target_far());
       }
       break;
     default:
@@ -294,6 +322,19 @@ void Trainer::Start(std::shared_ptr<Job> job) {
                   FailedPreconditionError(
                       "the node runs another model (its frozen part is not "
                       "the round's)"));
+  }
+  if (NodeCode(s) == "TN_ERR_NOT_FOUND" && EnrollingKind(job->order.kind())) {
+    // The node refused the job at its start: its local data lacks what
+    // enrolment needs (docs/adaptation.md, "Few-shot and self-learning").
+    return Finish(job, "declined",
+                  FailedPreconditionError(
+                      "the node does not hold " +
+                      std::to_string(job->params.replay_samples) +
+                      " labelled examples of every class to enrol" +
+                      (job->order.kind() == v1::ROUND_KIND_FEW_SHOT
+                           ? std::string(" and negatives to calibrate on")
+                           : std::string()) +
+                      " (TN_ERR_NOT_FOUND)"));
   }
   Finish(job, IsTransient(s) ? "" : "failed", s);
 }

@@ -4,6 +4,8 @@
 //   1. decline ("declined", with the reason) when the node cannot train
 //      (no TRAIN capability), runs no model, the round's kind is not one
 //      the node trains, or its hyperparameters are out of the node's range;
+//      for few-shot and self-learning also when the node refuses the job
+//      for lack of labelled examples (TN_ERR_NOT_FOUND at its start);
 //   2. "accepted": fetch the round's global tail (TNTL) into the state
 //      directory with FetchArtifact, resuming a cut download (the download
 //      code is agent/update's FetchArtifactToCache);
@@ -87,9 +89,10 @@ uint32_t TrainJobId(const std::string& round_id, uint32_t attempt);
 
 // The node's TRAIN parameters for an order: defaults for zero
 // hyperparameters (1 epoch, batch 16, learning rate 0.01; latent replay: 8
-// bits, 64 samples). INVALID_ARGUMENT for a kind the node does not train,
-// a frozen hash that is not 32 bytes, a tail size out of range, or values
-// the link refuses.
+// bits, 64 samples; few-shot and self-learning: 3 shots per class, carried
+// in replay_samples; few-shot: target FAR 0.05). INVALID_ARGUMENT for a
+// kind the node does not train, a frozen hash that is not 32 bytes, a tail
+// size out of range, or values the link refuses.
 Result<tn_link_train_params> TrainParamsFor(const v1::TrainOrder& order);
 
 class Trainer : public std::enable_shared_from_this<Trainer> {

@@ -229,6 +229,19 @@ tn_status tn_tnup_build(const tn_tnup_meta* meta, const uint32_t* tensor_sizes,
                         size_t scratch_size, uint8_t* out, size_t capacity,
                         size_t* written);
 
+/* Size of an update without coordinates (tn_tnup_build_empty). */
+size_t tn_tnup_empty_size(uint32_t tensor_count);
+
+/* Writes an update that changes nothing: SPARSE, every tensor with scale 1
+ * and no coordinates (docs/formats/update.md § 4, "Updates without a
+ * delta"). It carries a report (meta) for a job whose result stays on the
+ * node, e.g. few-shot enrolment. tensor_sizes as for tn_tnup_build.
+ * TN_ERR_BUFFER_TOO_SMALL when capacity < tn_tnup_empty_size(). */
+tn_status tn_tnup_build_empty(const tn_tnup_meta* meta,
+                              const uint32_t* tensor_sizes,
+                              uint32_t tensor_count, uint8_t* out,
+                              size_t capacity, size_t* written);
+
 /* ------------------------------------------------------------------------ */
 /* Local data.                                                               */
 /* ------------------------------------------------------------------------ */
@@ -240,13 +253,17 @@ tn_status tn_tnup_build(const tn_tnup_meta* meta, const uint32_t* tensor_sizes,
 /* Where a training job reads its samples. read() writes sample `index` of
  * `split` (index < the split's count) as the model's int8 input bytes
  * (exactly input_bytes) and its label; any status but TN_OK fails the
- * job. */
+ * job. negative_classes: bit c set means class c (< 64) is not a keyword
+ * but an open-set negative (keyword spotting: `_silence_`, `_unknown_`);
+ * few-shot jobs never enrol it and calibrate their threshold on its
+ * samples. */
 typedef struct tn_adapt_data {
   void* ctx;
   uint32_t train_count;
   uint32_t heldout_count;
   tn_status (*read)(void* ctx, uint32_t split, uint32_t index, int8_t* input,
                     uint32_t input_bytes, uint32_t* label);
+  uint64_t negative_classes;
 } tn_adapt_data;
 
 /* One user's shard of a feature data set (docs/formats/dataset.md): the
@@ -269,14 +286,19 @@ tn_status tn_adapt_shard_init(tn_adapt_shard* shard, const tn_fset_view* set,
                               uint32_t user, uint32_t heldout_every,
                               uint32_t* index, uint32_t capacity);
 
-/* The shard as a job's data source (it borrows `shard`). */
+/* The shard as a job's data source (it borrows `shard`). Its
+ * negative_classes are the classes (< 64) whose name in the data set
+ * begins with '_' (the Speech Commands `_silence_` and `_unknown_`). */
 tn_adapt_data tn_adapt_shard_data(tn_adapt_shard* shard);
 
 /* ------------------------------------------------------------------------ */
 /* The node's training job.                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Job phases, in order. */
+/* Job phases. FEDERATED and LATENT_REPLAY: LATENTS, EVAL_BEFORE, TRAIN,
+ * EVAL_AFTER; FEW_SHOT: LATENTS, EVAL_BEFORE, ENROLL, EVAL_AFTER;
+ * SELF_LEARNING: LATENTS, EVAL_BEFORE, ENROLL, LABEL, TRAIN, EVAL_AFTER;
+ * then DONE or FAILED. */
 typedef enum tn_adapt_phase {
   TN_ADAPT_PHASE_IDLE = 0,
   TN_ADAPT_PHASE_LATENTS = 1, /* front-end once per sample, latents cached */
@@ -284,8 +306,15 @@ typedef enum tn_adapt_phase {
   TN_ADAPT_PHASE_TRAIN = 3,
   TN_ADAPT_PHASE_EVAL_AFTER = 4,
   TN_ADAPT_PHASE_DONE = 5,
-  TN_ADAPT_PHASE_FAILED = 6
+  TN_ADAPT_PHASE_FAILED = 6,
+  TN_ADAPT_PHASE_ENROLL = 7, /* few-shot, self-learning: prototypes */
+  TN_ADAPT_PHASE_LABEL = 8   /* self-learning: pseudo-labels */
 } tn_adapt_phase;
+
+/* Pseudo-labelling of self-learning jobs (tn_protos_pseudo_label): the
+ * best prototype's cosine score and its lead over the runner-up. */
+#define TN_ADAPT_SELFLEARN_MIN_SCORE 0.8f
+#define TN_ADAPT_SELFLEARN_MIN_MARGIN 0.05f
 
 /* A training job: from a started TNTL to a TNUP.
  *
@@ -299,6 +328,37 @@ typedef enum tn_adapt_phase {
  * experience: it stores its latents in a tn_replay buffer (replay_bits,
  * replay_samples slots, class-balanced) and trains on the second half with
  * every mini-batch one-third replays.
+ *
+ * FEW_SHOT and SELF_LEARNING jobs work on embeddings: the output of tail
+ * layer num_layers - 2 (the features before the classifier), or the tail's
+ * input itself for a one-layer tail. They use all of the node's samples
+ * (train split, then held-out split), split per class by rank r within the
+ * class, with k = params->replay_samples ("shots"): in a class to enrol,
+ * r < k are the labelled SHOTS, and of the rest odd r - k are EVALUATION
+ * samples and even r - k the unlabelled POOL; in a FEW_SHOT negative class
+ * (data->negative_classes) even r CALIBRATE the threshold and odd r are
+ * EVALUATION samples. (A per-class split: a node's held-out split need not
+ * hold every class.) Evaluation "before" and "after" is on the evaluation
+ * samples.
+ *
+ * FEW_SHOT: prototypes of every keyword class from its shots; the open-set
+ * threshold calibrated for params->target_far with tn_enroll_calibrate on
+ * the calibration negatives. The tail is not changed; the update has no
+ * coordinates (tn_tnup_build_empty). Report: samples = enrolled shots;
+ * accuracy is open-set accuracy (a keyword sample is right when given its
+ * class, a negative when rejected: an unknown label from the prototypes, a
+ * negative class from the tail) before (the tail's arg-max) and after (the
+ * prototypes with the threshold); loss_after = loss_before (the tail's).
+ * The prototypes stay with the job until the next start or cancel
+ * (tn_adapt_job_protos).
+ *
+ * SELF_LEARNING: prototypes of every class from its shots; every pool
+ * sample pseudo-labelled (TN_ADAPT_SELFLEARN_MIN_SCORE, _MIN_MARGIN) or
+ * left out; the tail fine-tuned with tn_tail_fit (one epoch per slice,
+ * mini-batches of batch_size, SGD as for FEDERATED) on the shots and the
+ * accepted samples; the update is trained - start as for FEDERATED.
+ * samples = shots + accepted. Extra memory: every sample's latent in FP32
+ * (samples x cut elements x 4 bytes).
  *
  * Determinism: given the same model, data, parameters and TNTL, every step
  * is a fixed sequence of operations, so the update bytes are identical on
@@ -348,6 +408,26 @@ typedef struct tn_adapt_job {
   uint32_t new_first; /* first trained sample (LATENT_REPLAY: half) */
   uint32_t new_count;
   tn_rng rng;
+  /* FEW_SHOT and SELF_LEARNING. */
+  uint64_t negatives;   /* data.negative_classes (FEW_SHOT), else 0 */
+  uint32_t embed_layer; /* UINT32_MAX: the tail's input */
+  uint32_t embed_dim;
+  float* embed;          /* one embedding */
+  float* embeds;         /* FEW_SHOT: [samples][embed_dim], shots, negatives */
+  float* scores;         /* FEW_SHOT: calibration scratch, samples floats */
+  uint32_t* shot_labels; /* [samples] FEW_SHOT: of the shots; SELF_LEARNING:
+                            the label fitted on, or TN_PROTOS_UNKNOWN */
+  uint32_t* class_shots; /* [classes] rank counters */
+  uint8_t* roles;        /* [train + heldout] role of each sample */
+  uint32_t eval_count;   /* samples evaluated on */
+  float* fit_samples;    /* SELF_LEARNING: [samples][cut elements] */
+  void* protos_storage;
+  size_t protos_storage_size;
+  tn_protos protos;
+  tn_enroll_report enroll;
+  uint32_t shot_count;
+  uint32_t neg_count;
+  uint32_t accepted; /* SELF_LEARNING: pseudo-labels accepted */
   /* Progress. */
   uint32_t cursor; /* sample index within the phase */
   uint32_t epoch;
@@ -387,7 +467,10 @@ tn_status tn_adapt_job_workspace_size(tn_model* model,
  * (TN_ERR_BUFFER_TOO_SMALL). Then writes the TNTL's parameters into the
  * model's tail. `model` (initialised on the blob whose frozen hash is
  * `model_frozen`), `data` and `workspace` are borrowed until the job ends;
- * the TNTL bytes are not kept. */
+ * the TNTL bytes are not kept. FEW_SHOT and SELF_LEARNING also read every
+ * sample's label and refuse (TN_ERR_NOT_FOUND) data without `shots`
+ * samples of a class to enrol, without an evaluation sample, or (FEW_SHOT)
+ * without a keyword class or a negative sample. */
 tn_status tn_adapt_job_start(tn_adapt_job* job, tn_model* model,
                              const uint8_t model_frozen[TN_ADAPT_HASH_SIZE],
                              const tn_adapt_data* data,
@@ -412,6 +495,17 @@ void tn_adapt_job_cancel(tn_adapt_job* job);
 tn_adapt_phase tn_adapt_job_phase(const tn_adapt_job* job);
 void tn_adapt_job_progress(const tn_adapt_job* job, uint32_t* done,
                            uint32_t* total);
+
+/* The prototype classifier of a finished FEW_SHOT or SELF_LEARNING job
+ * (in the workspace, valid until the next start or cancel) and, for
+ * FEW_SHOT, the open-set calibration (threshold set on *protos). *report
+ * may be NULL. TN_ERR_STATE unless such a job is DONE. */
+tn_status tn_adapt_job_protos(const tn_adapt_job* job, const tn_protos** protos,
+                              tn_enroll_report* report);
+
+/* Pseudo-labels a finished SELF_LEARNING job accepted. TN_ERR_STATE
+ * unless such a job is DONE. */
+tn_status tn_adapt_job_accepted(const tn_adapt_job* job, uint32_t* accepted);
 
 /* The finished update: bytes in the workspace (valid until the next start
  * or cancel), its SHA-256 and the report. TN_ERR_STATE unless DONE. */

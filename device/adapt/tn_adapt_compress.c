@@ -251,3 +251,43 @@ tn_status tn_tnup_build(const tn_tnup_meta* meta, const uint32_t* tensor_sizes,
   *written = pos + TN_ADAPT_HASH_SIZE;
   return TN_OK;
 }
+
+size_t tn_tnup_empty_size(uint32_t tensor_count) {
+  if (tensor_count < 1 || tensor_count > TN_TNUP_MAX_TENSORS) return 0;
+  return TN_TNUP_HEADER_SIZE +
+         (size_t)tensor_count * TN_TNUP_TENSOR_HEADER_SIZE + TN_ADAPT_HASH_SIZE;
+}
+
+tn_status tn_tnup_build_empty(const tn_tnup_meta* meta,
+                              const uint32_t* tensor_sizes,
+                              uint32_t tensor_count, uint8_t* out,
+                              size_t capacity, size_t* written) {
+  if (meta == NULL || tensor_sizes == NULL || out == NULL || written == NULL) {
+    return TN_ERR_NULL;
+  }
+  const size_t size = tn_tnup_empty_size(tensor_count);
+  if (size == 0) return TN_ERR_UPDATE_BOUNDS;
+  uint64_t total = 0;
+  for (uint32_t t = 0; t < tensor_count; ++t) {
+    if (tensor_sizes[t] < 1 || tensor_sizes[t] > TN_ADAPT_MAX_PARAMS) {
+      return TN_ERR_UPDATE_BOUNDS;
+    }
+    total += tensor_sizes[t];
+  }
+  if (total > TN_ADAPT_MAX_PARAMS) return TN_ERR_UPDATE_BOUNDS;
+  if (capacity < size) return TN_ERR_BUFFER_TOO_SMALL;
+  tn_status st = tn_tnup_encode_header(meta, 1, tensor_count, out);
+  if (st != TN_OK) return st;
+  size_t pos = TN_TNUP_HEADER_SIZE;
+  for (uint32_t t = 0; t < tensor_count; ++t) {
+    uint8_t* h = out + pos;
+    tn_store_u32le(h, tensor_sizes[t]);
+    tn_adapt_store_f32(h + 4, 1.0f);
+    tn_store_u32le(h + 8, 0);
+    pos += TN_TNUP_TENSOR_HEADER_SIZE;
+  }
+  st = tn_sha256(out, pos, out + pos);
+  if (st != TN_OK) return st;
+  *written = pos + TN_ADAPT_HASH_SIZE;
+  return TN_OK;
+}

@@ -52,6 +52,37 @@ static int replay_of(const tn_link_train_params* p) {
   return p->kind == TN_LINK_TRAIN_LATENT_REPLAY;
 }
 
+static int few_shot_of(const tn_link_train_params* p) {
+  return p->kind == TN_LINK_TRAIN_FEW_SHOT;
+}
+
+static int self_learning_of(const tn_link_train_params* p) {
+  return p->kind == TN_LINK_TRAIN_SELF_LEARNING;
+}
+
+/* Kinds that enrol prototypes from shots. */
+static int protos_of(const tn_link_train_params* p) {
+  return few_shot_of(p) || self_learning_of(p);
+}
+
+static int negative_class(uint64_t negatives, uint32_t label) {
+  return label < 64u && ((negatives >> label) & 1u) != 0;
+}
+
+/* The embedding of a tail: the output of layer num_layers - 2 (the
+ * features before the classifier), or the tail's input (*layer =
+ * UINT32_MAX) for a one-layer tail. */
+static void embed_choice(const tn_tail* tail, uint32_t cut_elems,
+                         uint32_t* layer, uint32_t* dim) {
+  if (tail->num_layers < 2) {
+    *layer = UINT32_MAX;
+    *dim = cut_elems;
+    return;
+  }
+  *layer = tail->num_layers - 2u;
+  *dim = tn_train_shape_count(tail->shapes[tail->num_layers - 1u]);
+}
+
 static tn_replay_config replay_config(const tn_link_train_params* p,
                                       uint32_t sample_len, uint32_t classes) {
   tn_replay_config c;
@@ -71,6 +102,10 @@ typedef struct job_layout {
   tn_tail_sizes tail;
   size_t w0, delta, input, latents, labels, order, entries, replay, update,
       scratch;
+  /* FEW_SHOT and SELF_LEARNING. */
+  size_t embed, embeds, scores, shot_labels, class_shots, roles, fit_samples,
+      protos;
+  uint32_t embed_layer, embed_dim;
   size_t total;
   uint32_t tensor_sizes[TN_TNUP_MAX_TENSORS];
   uint32_t tensor_count;
@@ -122,6 +157,24 @@ static tn_status plan_layout(const job_shape* s, tn_tail* tail,
   L->update = tn_tnup_max_size(L->tensor_sizes, L->tensor_count, sparse_of(p));
   if (L->update == 0) return TN_ERR_INTERNAL;
   L->scratch = tn_tnup_build_scratch_size(L->max_tensor);
+  if (protos_of(p)) {
+    embed_choice(tail, s->cut_elems, &L->embed_layer, &L->embed_dim);
+    if (L->embed_dim == 0) return TN_ERR_UNSUPPORTED;
+    /* Enrolling kinds work on all the node's samples (roles, below). */
+    L->order = (size_t)samples * sizeof(uint32_t);
+    L->embed = (size_t)L->embed_dim * sizeof(float);
+    L->shot_labels = (size_t)samples * sizeof(uint32_t);
+    L->class_shots = (size_t)L->classes * sizeof(uint32_t);
+    L->roles = (size_t)samples;
+    L->protos = tn_protos_buffer_size(L->classes, L->embed_dim);
+    if (L->protos == 0) return TN_ERR_ARG;
+    if (few_shot_of(p)) {
+      L->embeds = (size_t)samples * L->embed_dim * sizeof(float);
+      L->scores = (size_t)samples * sizeof(float);
+    } else {
+      L->fit_samples = (size_t)samples * s->cut_elems * sizeof(float);
+    }
+  }
   const size_t parts[] = {L->tail.grads,
                           L->tail.momentum,
                           L->tail.activations,
@@ -135,7 +188,15 @@ static tn_status plan_layout(const job_shape* s, tn_tail* tail,
                           L->entries,
                           L->replay,
                           L->update,
-                          L->scratch};
+                          L->scratch,
+                          L->embed,
+                          L->embeds,
+                          L->scores,
+                          L->shot_labels,
+                          L->class_shots,
+                          L->roles,
+                          L->fit_samples,
+                          L->protos};
   size_t total = 0;
   for (size_t i = 0; i < TN_ARRAY_SIZE(parts); ++i) total += ALIGN8(parts[i]);
   L->total = total;
@@ -187,6 +248,80 @@ static uint32_t units_per_epoch(const tn_adapt_job* job) {
   const uint32_t nb = job->params.batch_size - rb;
   const uint32_t batches = (job->new_count + nb - 1u) / nb;
   return job->new_count + batches * rb;
+}
+
+/* Roles of a sample in FEW_SHOT and SELF_LEARNING jobs. The node's
+ * samples (train split, then held-out split) are taken per class in that
+ * order; with r the sample's rank among its class and k the shots: in a
+ * class to enrol, r < k is a SHOT and of the rest the odd (r - k) are EVAL
+ * and the even ones POOL (self-learning's unlabelled recordings; unused by
+ * FEW_SHOT); in a FEW_SHOT negative class, even r is CALIB (threshold
+ * calibration) and odd r EVAL. */
+enum { ROLE_NONE = 0, ROLE_SHOT, ROLE_EVAL, ROLE_POOL, ROLE_CALIB };
+
+static uint8_t role_of(int negative, uint32_t rank, uint32_t shots) {
+  if (negative) return (rank & 1u) ? ROLE_EVAL : ROLE_CALIB;
+  if (rank < shots) return ROLE_SHOT;
+  return ((rank - shots) & 1u) ? ROLE_EVAL : ROLE_POOL;
+}
+
+/* FEW_SHOT and SELF_LEARNING: checks that the node's samples hold `shots`
+ * of every class to enrol (FEW_SHOT: every keyword class, and at least one
+ * keyword class and one negative sample; SELF_LEARNING: every class) and
+ * leave at least one sample to evaluate on. Reads each sample's label
+ * once, into the model's input. TN_ERR_NOT_FOUND when the data falls
+ * short, TN_ERR_ARG for a label out of range. counts: `classes`
+ * counters. */
+static tn_status check_shots(tn_model* model, const tn_adapt_data* data,
+                             const tn_link_train_params* p, uint32_t classes,
+                             uint32_t input_bytes, uint32_t* counts) {
+  tn_tensor_view in;
+  tn_status st = tn_model_input(model, &in);
+  if (st != TN_OK) return st;
+  if (in.bytes != input_bytes) return TN_ERR_INTERNAL;
+  memset(counts, 0, (size_t)classes * sizeof(uint32_t));
+  const uint32_t samples = data->train_count + data->heldout_count;
+  for (uint32_t i = 0; i < samples; ++i) {
+    const uint32_t split =
+        i < data->train_count ? TN_ADAPT_SPLIT_TRAIN : TN_ADAPT_SPLIT_HELDOUT;
+    const uint32_t j =
+        split == TN_ADAPT_SPLIT_TRAIN ? i : i - data->train_count;
+    uint32_t label = 0;
+    st = data->read(data->ctx, split, j, (int8_t*)in.data, input_bytes, &label);
+    if (st != TN_OK) return st;
+    if (label >= classes) return TN_ERR_ARG;
+    ++counts[label];
+  }
+  uint32_t enrolled = 0, negatives = 0, eval = 0;
+  for (uint32_t c = 0; c < classes; ++c) {
+    if (few_shot_of(p) && negative_class(data->negative_classes, c)) {
+      negatives += counts[c];
+      eval += counts[c] / 2u;
+      continue;
+    }
+    if (counts[c] < p->replay_samples) return TN_ERR_NOT_FOUND;
+    eval += (counts[c] - p->replay_samples) / 2u;
+    ++enrolled;
+  }
+  if (enrolled == 0 || eval == 0) return TN_ERR_NOT_FOUND;
+  if (few_shot_of(p) && negatives == 0) return TN_ERR_NOT_FOUND;
+  return TN_OK;
+}
+
+/* Assigns every cached sample its role (labels are known once the latents
+ * are); job->class_shots counts ranks and is zero afterwards. */
+static void assign_roles(tn_adapt_job* job) {
+  const uint32_t samples = job->data.train_count + job->data.heldout_count;
+  memset(job->class_shots, 0, (size_t)job->classes * sizeof(uint32_t));
+  job->eval_count = 0;
+  for (uint32_t i = 0; i < samples; ++i) {
+    const uint32_t label = job->labels[i];
+    job->roles[i] =
+        role_of(negative_class(job->negatives, label),
+                job->class_shots[label]++, job->params.replay_samples);
+    job->eval_count += job->roles[i] == ROLE_EVAL;
+  }
+  memset(job->class_shots, 0, (size_t)job->classes * sizeof(uint32_t));
 }
 
 /* The next `size` bytes of a workspace whose cursor is 8-byte aligned;
@@ -268,6 +403,20 @@ tn_status tn_adapt_job_start(tn_adapt_job* job, tn_model* model,
   job->update_capacity = L.update;
   job->build_scratch = take(&p, L.scratch);
   job->build_scratch_size = L.scratch;
+  job->embed = (float*)take(&p, L.embed);
+  job->embeds = (float*)take(&p, L.embeds);
+  job->scores = (float*)take(&p, L.scores);
+  job->shot_labels = (uint32_t*)take(&p, L.shot_labels);
+  job->class_shots = (uint32_t*)take(&p, L.class_shots);
+  job->roles = (uint8_t*)take(&p, L.roles);
+  job->fit_samples = (float*)take(&p, L.fit_samples);
+  job->protos_storage = take(&p, L.protos);
+  job->protos_storage_size = L.protos;
+  if (protos_of(params)) {
+    st = check_shots(model, data, params, L.classes, s.input_bytes,
+                     job->class_shots);
+    if (st != TN_OK) return st;
+  }
 
   st = tn_tail_bind(&job->tail, &b);
   if (st != TN_OK) return st;
@@ -306,14 +455,31 @@ tn_status tn_adapt_job_start(tn_adapt_job* job, tn_model* model,
   tn_rng_seed(&job->rng, params->seed, RNG_STREAM);
   memset(&job->report, 0, sizeof(job->report));
   job->report.samples = data->train_count;
+  job->negatives = few_shot_of(params) ? data->negative_classes : 0;
+  job->embed_layer = L.embed_layer;
+  job->embed_dim = L.embed_dim;
+  memset(&job->protos, 0, sizeof(job->protos));
+  memset(&job->enroll, 0, sizeof(job->enroll));
+  job->shot_count = 0;
+  job->neg_count = 0;
+  job->accepted = 0;
   job->update_size = 0;
   job->cursor = 0;
   job->epoch = 0;
   job->loss_sum = 0.0;
   job->correct = 0;
   const uint32_t samples = data->train_count + data->heldout_count;
-  const uint64_t total = (uint64_t)samples + 2u * data->heldout_count +
-                         (uint64_t)params->local_epochs * units_per_epoch(job);
+  uint64_t total = (uint64_t)samples + 2u * data->heldout_count;
+  if (few_shot_of(params)) {
+    /* Both evaluations and the enrolment visit every sample. */
+    total = 4u * (uint64_t)samples;
+  } else if (self_learning_of(params)) {
+    /* As few-shot, plus the labelling pass and at most every sample per
+     * epoch (corrected once the pseudo-labels are known). */
+    total = 5u * (uint64_t)samples + (uint64_t)params->local_epochs * samples;
+  } else {
+    total += (uint64_t)params->local_epochs * units_per_epoch(job);
+  }
   if (total > UINT32_MAX) return TN_ERR_ARG;
   job->steps_total = (uint32_t)total;
   job->steps_done = 0;
@@ -386,8 +552,7 @@ static tn_status fill_replay(tn_adapt_job* job) {
   return st;
 }
 
-static tn_status eval_one(tn_adapt_job* job) {
-  const uint32_t sample = job->data.train_count + job->cursor;
+static tn_status eval_at(tn_adapt_job* job, uint32_t sample) {
   tn_status st = load_latent(job, sample);
   const float* out = NULL;
   if (st == TN_OK) st = tn_tail_forward(&job->tail, job->input, &out);
@@ -402,12 +567,168 @@ static tn_status eval_one(tn_adapt_job* job) {
     if (out[c] > out[best]) best = c;
   }
   job->loss_sum += (double)loss;
-  job->correct += best == job->labels[sample];
+  if (few_shot_of(&job->params) &&
+      negative_class(job->negatives, job->labels[sample])) {
+    /* Open-set: a negative is right when the tail calls it a negative. */
+    job->correct += negative_class(job->negatives, best);
+  } else {
+    job->correct += best == job->labels[sample];
+  }
   return TN_OK;
 }
 
-static void finish_eval(tn_adapt_job* job, float* loss, float* accuracy) {
-  const uint32_t n = job->data.heldout_count;
+/* The embedding of cached latent `sample` into job->embed (the latent
+ * stays dequantized in job->input). *usable is 0 for an embedding with no
+ * direction (all zero, e.g. silence after a ReLU), which the prototype
+ * classifier cannot score: it is neither enrolled nor labelled, and counts
+ * as rejected. */
+static tn_status embed_one(tn_adapt_job* job, uint32_t sample, int* usable) {
+  tn_status st = load_latent(job, sample);
+  if (st != TN_OK) return st;
+  if (job->embed_layer == UINT32_MAX) {
+    memcpy(job->embed, job->input, (size_t)job->embed_dim * sizeof(float));
+  } else {
+    st = tn_tail_embed(&job->tail, job->input, job->embed_layer, job->embed,
+                       job->embed_dim, NULL);
+    if (st != TN_OK) return st;
+  }
+  float ss = 0.0f;
+  for (uint32_t i = 0; i < job->embed_dim; ++i) {
+    ss += job->embed[i] * job->embed[i];
+  }
+  if (!tn_adapt_f32_finite(ss)) return TN_ERR_NUMERIC;
+  *usable = ss > 0.0f;
+  return TN_OK;
+}
+
+/* FEW_SHOT after enrolment: the prototypes with the open-set threshold on
+ * evaluation sample `sample`. */
+static tn_status eval_protos_at(tn_adapt_job* job, uint32_t sample) {
+  int usable = 0;
+  tn_status st = embed_one(job, sample, &usable);
+  uint32_t label = TN_PROTOS_UNKNOWN;
+  float score = 0.0f;
+  if (st == TN_OK && usable) {
+    st = tn_protos_classify(&job->protos, job->embed, &label, &score);
+  }
+  if (st != TN_OK) return st;
+  const uint32_t truth = job->labels[sample];
+  if (negative_class(job->negatives, truth)) {
+    job->correct += label == TN_PROTOS_UNKNOWN;
+  } else {
+    job->correct += label == truth;
+  }
+  return TN_OK;
+}
+
+static tn_status start_enroll(tn_adapt_job* job) {
+  memset(job->class_shots, 0, (size_t)job->classes * sizeof(uint32_t));
+  job->shot_count = 0;
+  job->neg_count = 0;
+  return tn_protos_init(&job->protos, job->classes, job->embed_dim,
+                        job->protos_storage, job->protos_storage_size);
+}
+
+/* Enrolment pass, sample job->cursor: a shot becomes an example of its
+ * class's prototype; FEW_SHOT keeps the embeddings of the shots (from the
+ * front of job->embeds) and of the calibration negatives (from the back)
+ * for the calibration. */
+static tn_status enroll_one(tn_adapt_job* job) {
+  const uint32_t idx = job->cursor;
+  const uint32_t label = job->labels[idx];
+  const uint8_t role = job->roles[idx];
+  const int few = few_shot_of(&job->params);
+  if (!few) job->shot_labels[idx] = TN_PROTOS_UNKNOWN;
+  if (role != ROLE_SHOT && !(few && role == ROLE_CALIB)) return TN_OK;
+  int usable = 0;
+  tn_status st = embed_one(job, idx, &usable);
+  if (st != TN_OK || !usable) return st;
+  const size_t dim = job->embed_dim;
+  if (role == ROLE_SHOT) {
+    st = tn_protos_add_example(&job->protos, label, job->embed);
+    if (st != TN_OK) return st;
+    if (few) {
+      memcpy(job->embeds + (size_t)job->shot_count * dim, job->embed,
+             dim * sizeof(float));
+      job->shot_labels[job->shot_count] = label;
+    } else {
+      job->shot_labels[idx] = label;
+    }
+    ++job->shot_count;
+  } else {
+    ++job->neg_count;
+    const uint32_t samples = job->data.train_count + job->data.heldout_count;
+    memcpy(job->embeds + (size_t)(samples - job->neg_count) * dim, job->embed,
+           dim * sizeof(float));
+  }
+  return TN_OK;
+}
+
+static tn_status calibrate(tn_adapt_job* job) {
+  const uint32_t samples = job->data.train_count + job->data.heldout_count;
+  if (job->shot_count == 0 || job->neg_count == 0) return TN_ERR_NOT_FOUND;
+  const float* negatives =
+      job->embeds + (size_t)(samples - job->neg_count) * job->embed_dim;
+  return tn_enroll_calibrate(&job->protos, job->embeds, job->shot_labels,
+                             job->shot_count, negatives, job->neg_count,
+                             job->params.target_far, job->scores, samples,
+                             &job->enroll);
+}
+
+/* SELF_LEARNING labelling pass, sample job->cursor: its latent in FP32
+ * for the fit and, for a pool sample, its pseudo-label. */
+static tn_status label_one(tn_adapt_job* job) {
+  const uint32_t idx = job->cursor;
+  int usable = 0;
+  tn_status st = embed_one(job, idx, &usable);
+  if (st != TN_OK) return st;
+  memcpy(job->fit_samples + (size_t)idx * job->cut_bytes, job->input,
+         (size_t)job->cut_bytes * sizeof(float));
+  if (job->roles[idx] != ROLE_POOL || !usable) return TN_OK;
+  /* tn_selflearn_label's rule on the embedding already computed. */
+  uint32_t label = TN_PROTOS_UNKNOWN;
+  st = tn_protos_pseudo_label(
+      &job->protos, job->embed, TN_ADAPT_SELFLEARN_MIN_SCORE,
+      TN_ADAPT_SELFLEARN_MIN_MARGIN, &label, NULL, NULL);
+  if (st != TN_OK) return st;
+  job->shot_labels[idx] = label;
+  job->accepted += label != TN_PROTOS_UNKNOWN;
+  return TN_OK;
+}
+
+/* SELF_LEARNING: one epoch of tn_tail_fit over the shots and the accepted
+ * pseudo-labels; *units receives the samples it trained on. */
+static tn_status fit_epoch(tn_adapt_job* job, uint32_t* units) {
+  const tn_link_train_params* p = &job->params;
+  tn_fit_config cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.epochs = 1;
+  cfg.batch = p->batch_size;
+  cfg.replay_num = 0;
+  cfg.replay_den = 1;
+  cfg.sgd.lr = p->learning_rate;
+  cfg.sgd.momentum = p->momentum;
+  cfg.sgd.weight_decay = p->weight_decay;
+  cfg.sgd.prox_mu = p->prox_mu;
+  cfg.sgd.grad_scale = 1.0f;
+  tn_fit_data fresh;
+  fresh.samples = job->fit_samples;
+  fresh.labels = job->shot_labels;
+  fresh.count = job->data.train_count + job->data.heldout_count;
+  tn_fit_work work;
+  work.order = job->order;
+  work.entries = job->entries;
+  work.sample = job->input;
+  tn_fit_stats stats;
+  tn_status st = tn_tail_fit(&job->tail, &cfg, &fresh, NULL, NULL, &job->rng,
+                             &work, p->prox_mu > 0.0f ? job->w0 : NULL, &stats);
+  if (st != TN_OK) return st;
+  *units = stats.fresh;
+  return TN_OK;
+}
+
+static void finish_eval(tn_adapt_job* job, uint32_t n, float* loss,
+                        float* accuracy) {
   *loss = (float)(job->loss_sum / (double)n);
   *accuracy = (float)((double)job->correct / (double)n);
   job->loss_sum = 0.0;
@@ -480,9 +801,6 @@ static tn_status train_batch(tn_adapt_job* job, uint32_t* units) {
 }
 
 static tn_status build_update(tn_adapt_job* job) {
-  for (uint32_t i = 0; i < job->param_count; ++i) {
-    job->delta[i] = job->params_now[i] - job->w0[i];
-  }
   tn_tnup_meta m;
   memcpy(m.round_binding, job->params.round_binding, TN_ADAPT_HASH_SIZE);
   memcpy(m.frozen_sha256, job->frozen_sha256, TN_ADAPT_HASH_SIZE);
@@ -493,11 +811,23 @@ static tn_status build_update(tn_adapt_job* job) {
   m.loss_after = job->report.loss_after;
   m.accuracy_before = job->report.accuracy_before;
   m.accuracy_after = job->report.accuracy_after;
+  tn_status st;
+  if (few_shot_of(&job->params)) {
+    /* The result is the node's prototypes; the tail is unchanged. */
+    st = tn_tnup_build_empty(&m, job->tensor_sizes, job->tensor_count,
+                             job->update, job->update_capacity,
+                             &job->update_size);
+    if (st != TN_OK) return st;
+    return tn_sha256(job->update, job->update_size, job->update_sha256);
+  }
+  for (uint32_t i = 0; i < job->param_count; ++i) {
+    job->delta[i] = job->params_now[i] - job->w0[i];
+  }
   tn_update_compress c = {job->params.clip_norm, job->params.top_k_ratio};
-  tn_status st = tn_tnup_build(
-      &m, job->tensor_sizes, job->tensor_count, job->delta, job->residual, &c,
-      job->build_scratch, job->build_scratch_size, job->update,
-      job->update_capacity, &job->update_size);
+  st = tn_tnup_build(&m, job->tensor_sizes, job->tensor_count, job->delta,
+                     job->residual, &c, job->build_scratch,
+                     job->build_scratch_size, job->update, job->update_capacity,
+                     &job->update_size);
   if (st != TN_OK) return st;
   return tn_sha256(job->update, job->update_size, job->update_sha256);
 }
@@ -513,26 +843,91 @@ static tn_status advance(tn_adapt_job* job, uint32_t* units) {
       if (++job->cursor == job->data.train_count + job->data.heldout_count) {
         job->cursor = 0;
         if (replay_of(&job->params)) st = fill_replay(job);
+        if (protos_of(&job->params)) assign_roles(job);
         job->phase = TN_ADAPT_PHASE_EVAL_BEFORE;
       }
       return st;
     case TN_ADAPT_PHASE_EVAL_BEFORE:
-    case TN_ADAPT_PHASE_EVAL_AFTER:
-      st = eval_one(job);
+    case TN_ADAPT_PHASE_EVAL_AFTER: {
+      uint32_t n = job->data.heldout_count;
+      if (!protos_of(&job->params)) {
+        st = eval_at(job, job->data.train_count + job->cursor);
+      } else {
+        /* Every sample is visited; the evaluation samples are scored. */
+        n = job->data.train_count + job->data.heldout_count;
+        if (job->roles[job->cursor] != ROLE_EVAL) {
+          st = TN_OK;
+        } else if (job->phase == TN_ADAPT_PHASE_EVAL_AFTER &&
+                   few_shot_of(&job->params)) {
+          st = eval_protos_at(job, job->cursor);
+        } else {
+          st = eval_at(job, job->cursor);
+        }
+      }
       if (st != TN_OK) return st;
       *units = 1;
-      if (++job->cursor < job->data.heldout_count) return TN_OK;
+      if (++job->cursor < n) return TN_OK;
+      if (protos_of(&job->params)) n = job->eval_count;
       if (job->phase == TN_ADAPT_PHASE_EVAL_BEFORE) {
-        finish_eval(job, &job->report.loss_before,
+        finish_eval(job, n, &job->report.loss_before,
                     &job->report.accuracy_before);
-        job->phase = TN_ADAPT_PHASE_TRAIN;
-        return TN_OK;
+        if (protos_of(&job->params)) {
+          st = start_enroll(job);
+          job->phase = TN_ADAPT_PHASE_ENROLL;
+        } else {
+          job->phase = TN_ADAPT_PHASE_TRAIN;
+        }
+        return st;
       }
-      finish_eval(job, &job->report.loss_after, &job->report.accuracy_after);
+      finish_eval(job, n, &job->report.loss_after, &job->report.accuracy_after);
+      if (few_shot_of(&job->params)) {
+        job->report.loss_after = job->report.loss_before;
+      }
       st = build_update(job);
       if (st == TN_OK) job->phase = TN_ADAPT_PHASE_DONE;
       return st;
+    }
+    case TN_ADAPT_PHASE_ENROLL:
+      st = enroll_one(job);
+      if (st != TN_OK) return st;
+      *units = 1;
+      if (++job->cursor < job->data.train_count + job->data.heldout_count) {
+        return TN_OK;
+      }
+      job->cursor = 0;
+      if (job->shot_count == 0) return TN_ERR_NOT_FOUND;
+      if (few_shot_of(&job->params)) {
+        st = calibrate(job);
+        job->report.samples = job->shot_count;
+        job->phase = TN_ADAPT_PHASE_EVAL_AFTER;
+      } else {
+        job->accepted = 0;
+        job->phase = TN_ADAPT_PHASE_LABEL;
+      }
+      return st;
+    case TN_ADAPT_PHASE_LABEL: {
+      st = label_one(job);
+      if (st != TN_OK) return st;
+      *units = 1;
+      const uint32_t samples = job->data.train_count + job->data.heldout_count;
+      if (++job->cursor < samples) return TN_OK;
+      job->cursor = 0;
+      const uint32_t fitted = job->shot_count + job->accepted;
+      job->report.samples = fitted;
+      /* The exact total now that the fitted set is known. */
+      job->steps_total -= job->params.local_epochs * (samples - fitted);
+      job->phase = TN_ADAPT_PHASE_TRAIN;
+      return TN_OK;
+    }
     case TN_ADAPT_PHASE_TRAIN:
+      if (self_learning_of(&job->params)) {
+        st = fit_epoch(job, units);
+        if (st != TN_OK) return st;
+        if (++job->epoch == job->params.local_epochs) {
+          job->phase = TN_ADAPT_PHASE_EVAL_AFTER;
+        }
+        return TN_OK;
+      }
       st = train_batch(job, units);
       if (st != TN_OK) return st;
       if (job->cursor == job->new_count) {
@@ -600,6 +995,26 @@ void tn_adapt_job_progress(const tn_adapt_job* job, uint32_t* done,
   if (job == NULL) return;
   if (done != NULL) *done = job->steps_done;
   if (total != NULL) *total = job->steps_total;
+}
+
+tn_status tn_adapt_job_protos(const tn_adapt_job* job, const tn_protos** protos,
+                              tn_enroll_report* report) {
+  if (job == NULL || protos == NULL) return TN_ERR_NULL;
+  if (job->phase != TN_ADAPT_PHASE_DONE || !protos_of(&job->params)) {
+    return TN_ERR_STATE;
+  }
+  *protos = &job->protos;
+  if (report != NULL) *report = job->enroll;
+  return TN_OK;
+}
+
+tn_status tn_adapt_job_accepted(const tn_adapt_job* job, uint32_t* accepted) {
+  if (job == NULL || accepted == NULL) return TN_ERR_NULL;
+  if (job->phase != TN_ADAPT_PHASE_DONE || !self_learning_of(&job->params)) {
+    return TN_ERR_STATE;
+  }
+  *accepted = job->accepted;
+  return TN_OK;
 }
 
 tn_status tn_adapt_job_update(const tn_adapt_job* job, const uint8_t** data,
@@ -686,5 +1101,15 @@ tn_adapt_data tn_adapt_shard_data(tn_adapt_shard* shard) {
   d.train_count = shard != NULL ? shard->train_count : 0;
   d.heldout_count = shard != NULL ? shard->heldout_count : 0;
   d.read = shard_read;
+  d.negative_classes = 0;
+  if (shard != NULL && shard->set != NULL) {
+    const uint32_t n = shard->set->info.class_count;
+    for (uint32_t c = 0; c < n && c < 64u; ++c) {
+      char name[TN_FSET_CLASS_NAME_SIZE + 1];
+      if (tn_fset_class_name(shard->set, c, name) == TN_OK && name[0] == '_') {
+        d.negative_classes |= (uint64_t)1u << c;
+      }
+    }
+  }
   return d;
 }

@@ -645,6 +645,8 @@ tn_status tn_link_set_model_key_decode(const uint8_t* payload, size_t size,
 /* Round kinds in TRAIN parameters (values of the API's RoundKind). */
 #define TN_LINK_TRAIN_FEDERATED 1u
 #define TN_LINK_TRAIN_LATENT_REPLAY 2u
+#define TN_LINK_TRAIN_FEW_SHOT 3u      /* prototypes + open-set threshold */
+#define TN_LINK_TRAIN_SELF_LEARNING 4u /* pseudo-labels, then fine-tuning */
 
 /* Job states in TRAIN_STATUS_REPLY. Values are stable. */
 #define TN_LINK_TRAIN_IDLE 0u      /* no job */
@@ -658,12 +660,15 @@ tn_status tn_link_set_model_key_decode(const uint8_t* payload, size_t size,
  * "unknown". Never NULL. */
 const char* tn_link_train_state_str(uint8_t state);
 
-/* The params of TRAIN, version 1: 152 bytes. Rules: kind is FEDERATED or
- * LATENT_REPLAY; replay_bits is 0 for FEDERATED and 7 or 8 with
- * replay_samples >= 1 for LATENT_REPLAY (replay_samples 0 otherwise);
- * tail_size > 0; local_epochs and batch_size >= 1; learning_rate finite and
- * > 0; momentum in [0, 1); weight_decay, prox_mu and clip_norm finite and
- * >= 0; top_k_ratio in [0, 1]. */
+/* The params of TRAIN, version 1: 152 bytes. Rules: kind is one of the
+ * four TN_LINK_TRAIN_* kinds; replay_bits is 7 or 8 for LATENT_REPLAY and 0
+ * otherwise; replay_samples is the replay buffer's slots (>= 1) for
+ * LATENT_REPLAY, the labelled examples per class ("shots", 1..65535) for
+ * FEW_SHOT and SELF_LEARNING, and 0 for FEDERATED; target_far (the field
+ * reserved at offset 148 for the other kinds) is in [0, 1] for FEW_SHOT and
+ * 0 otherwise; tail_size > 0; local_epochs and batch_size >= 1;
+ * learning_rate finite and > 0; momentum in [0, 1); weight_decay, prox_mu
+ * and clip_norm finite and >= 0; top_k_ratio in [0, 1]. */
 #define TN_LINK_TRAIN_PARAMS_SIZE 152u
 typedef struct tn_link_train_params {
   uint8_t kind;        /* TN_LINK_TRAIN_* */
@@ -676,13 +681,14 @@ typedef struct tn_link_train_params {
   uint32_t attempt;                           /* TrainOrder.attempt */
   uint16_t local_epochs;
   uint16_t batch_size;
-  uint32_t replay_samples; /* replay buffer slots */
+  uint32_t replay_samples; /* replay slots; FEW_SHOT, SELF_LEARNING: shots */
   float learning_rate;
   float momentum;
   float weight_decay;
   float prox_mu; /* FedProx proximal weight; 0: plain FedAvg training */
   float clip_norm;
   float top_k_ratio;
+  float target_far; /* FEW_SHOT: open-set false-acceptance target; else 0 */
 } tn_link_train_params;
 tn_status tn_link_train_params_encode(const tn_link_train_params* m,
                                       uint8_t* out, size_t cap,

@@ -52,13 +52,30 @@ const char* tn_link_train_state_str(uint8_t state) {
 
 /* ---- TRAIN parameters ---------------------------------------------------- */
 
+/* Largest shot count of FEW_SHOT and SELF_LEARNING jobs. */
+#define TRAIN_MAX_SHOTS 65535u
+
 static int train_params_ok(const tn_link_train_params* m) {
   if (m->kind == TN_LINK_TRAIN_FEDERATED) {
     if (m->replay_bits != 0 || m->replay_samples != 0) return 0;
   } else if (m->kind == TN_LINK_TRAIN_LATENT_REPLAY) {
     if ((m->replay_bits != 7 && m->replay_bits != 8) || m->replay_samples == 0)
       return 0;
+  } else if (m->kind == TN_LINK_TRAIN_FEW_SHOT ||
+             m->kind == TN_LINK_TRAIN_SELF_LEARNING) {
+    if (m->replay_bits != 0 || m->replay_samples == 0 ||
+        m->replay_samples > TRAIN_MAX_SHOTS) {
+      return 0;
+    }
   } else {
+    return 0;
+  }
+  if (m->kind == TN_LINK_TRAIN_FEW_SHOT) {
+    if (!finite(m->target_far) || !(m->target_far >= 0.0f) ||
+        !(m->target_far <= 1.0f)) {
+      return 0;
+    }
+  } else if (f32_bits(m->target_far) != 0) {
     return 0;
   }
   if (m->tail_size == 0 || m->local_epochs == 0 || m->batch_size == 0) {
@@ -102,7 +119,7 @@ tn_status tn_link_train_params_encode(const tn_link_train_params* m,
   tn_link_write_u32(&w, f32_bits(m->prox_mu));
   tn_link_write_u32(&w, f32_bits(m->clip_norm));
   tn_link_write_u32(&w, f32_bits(m->top_k_ratio));
-  tn_link_write_u32(&w, 0);
+  tn_link_write_u32(&w, f32_bits(m->target_far));
   return tn_link_writer_end(&w, out_len);
 }
 
@@ -131,10 +148,11 @@ tn_status tn_link_train_params_decode(const uint8_t* payload, size_t size,
   m->prox_mu = bits_f32(tn_link_read_u32(&r));
   m->clip_norm = bits_f32(tn_link_read_u32(&r));
   m->top_k_ratio = bits_f32(tn_link_read_u32(&r));
-  uint32_t reserved1 = tn_link_read_u32(&r);
+  /* Reserved (0) except for FEW_SHOT; train_params_ok checks which. */
+  m->target_far = bits_f32(tn_link_read_u32(&r));
   tn_status st = tn_link_reader_end(&r);
   if (st != TN_OK) return st;
-  if (reserved0 != 0 || reserved1 != 0) return TN_ERR_MSG_MALFORMED;
+  if (reserved0 != 0) return TN_ERR_MSG_MALFORMED;
   return train_params_ok(m) ? TN_OK : TN_ERR_MSG_MALFORMED;
 }
 

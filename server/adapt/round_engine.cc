@@ -523,19 +523,28 @@ Status RoundEngine::Impl::AggregateRound(RoundRecord* r) {
   const auto& spec = r->round.spec();
   TF_ASSIGN_OR_RETURN(auto clients,
                       store->rounds().Clients(r->round.round_id(), true));
-  double loss_sum = 0, samples = 0;
+  double loss_sum = 0, samples = 0, acc_before = 0, acc_after = 0;
   std::vector<ClientDelta> deltas;
   for (const auto& c : clients) {
     if (c.state != "reported") continue;
     TF_ASSIGN_OR_RETURN(UpdateFile u, DecodeUpdate(c.upload));
     loss_sum += static_cast<double>(u.samples) * u.loss_after;
     samples += u.samples;
+    acc_before += u.accuracy_before;
+    acc_after += u.accuracy_after;
     deltas.push_back({c.device_id, u.samples, std::move(u.delta)});
   }
   if (samples > 0)
     r->round.mutable_metrics()->set_mean_loss(loss_sum / samples);
   if (spec.strategy() == v1::AGGREGATION_STRATEGY_NONE) {
-    // Personal results stay on the nodes.
+    // Personal results stay on the nodes: no tail, no evaluation on the
+    // gateway. The round's accuracies are the mean of the nodes' own
+    // held-out accuracies (each node's metrics are on its client row).
+    if (!deltas.empty()) {
+      const double n = static_cast<double>(deltas.size());
+      r->round.mutable_metrics()->set_accuracy_before(acc_before / n);
+      r->round.mutable_metrics()->set_accuracy_after(acc_after / n);
+    }
     r->round.set_state(v1::ROUND_STATE_COMPLETED);
     return Save(r);
   }

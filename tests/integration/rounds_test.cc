@@ -5,9 +5,13 @@
 // train, the agents fetch the global tail, the nodes fine-tune it on their
 // own data with the device training code, the agents upload the int8
 // updates, and the gateway aggregates them. A round in which one node
-// drops out completes with the others.
+// drops out completes with the others. A few-shot round enrols each
+// user's keywords on its node and completes with per-node metrics and no
+// new tail; a self-learning round pseudo-labels and fine-tunes on the
+// nodes and is aggregated; nodes without enough labelled examples decline.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -126,6 +130,44 @@ class RoundsTest : public ::testing::Test {
     return r;
   }
 
+  // Starts a round of `kind` on every node, with `shots` examples per class.
+  v1::Round StartEnrolRound(const v1::Model& model, v1::RoundKind kind,
+                            uint32_t clients, uint32_t shots) {
+    v1::StartRoundRequest req;
+    req.set_kind(kind);
+    req.set_model_ref(model.ref());
+    req.set_min_clients(clients);
+    req.set_target_clients(clients);
+    auto* hp = req.mutable_hyperparameters();
+    hp->set_shots(shots);
+    hp->set_target_far(0.1);
+    hp->set_local_epochs(2);
+    hp->set_batch_size(8);
+    hp->set_learning_rate(0.001);
+    hp->set_momentum(0.9);
+    req.mutable_deadline()->set_seconds(600);
+    auto stub = gw_->FleetStub();
+    auto ctx = TestGateway::Ctx(gw_->admin_token());
+    v1::Round r;
+    grpc::Status st = stub->StartRound(ctx.get(), req, &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return r;
+  }
+
+  // Ticks the gateway until round `id` is finished.
+  v1::Round WaitFinished(const std::string& id) {
+    v1::Round r;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          gw_->gateway().TickRounds();
+          r = GetRound(id);
+          return Finished(r);
+        },
+        std::chrono::seconds(240)))
+        << r.DebugString();
+    return r;
+  }
+
   v1::Round GetRound(const std::string& id) {
     auto stub = gw_->FleetStub();
     auto ctx = TestGateway::Ctx(gw_->admin_token());
@@ -232,6 +274,104 @@ TEST_F(RoundsTest, ARoundCompletesWithTheRestWhenOneNodeDrops) {
   for (const auto& c : r.clients()) {
     EXPECT_EQ(c.state(), c.device_id() == gone ? "dropped" : "reported")
         << c.DebugString();
+  }
+}
+
+}  // namespace
+}  // namespace tinyfleet
+
+namespace tinyfleet {
+namespace {
+
+TEST_F(RoundsTest, FewShotThenSelfLearningRoundsCompleteWithNodeMetrics) {
+  StartNodes(3);
+  v1::Model model = DeployModel();
+
+  // Few-shot: 3 shots of each of the 10 keywords per node; the results
+  // (prototypes, threshold) stay on the nodes.
+  v1::Round few =
+      StartEnrolRound(model, v1::ROUND_KIND_FEW_SHOT, 3, /*shots=*/3);
+  ASSERT_FALSE(few.round_id().empty());
+  EXPECT_EQ(few.strategy(), v1::AGGREGATION_STRATEGY_NONE);
+  v1::Round r = WaitFinished(few.round_id());
+  ASSERT_EQ(r.state(), v1::ROUND_STATE_COMPLETED) << r.DebugString();
+  EXPECT_EQ(r.metrics().reported(), 3u);
+  EXPECT_TRUE(r.result_tail_artifact_id().empty());
+  EXPECT_TRUE(r.result_model_ref().empty());
+  ASSERT_EQ(r.clients_size(), 3);
+  double mean_after = 0;
+  for (const auto& c : r.clients()) {
+    EXPECT_EQ(c.state(), "reported") << c.DebugString();
+    EXPECT_EQ(c.samples(), 3u * 10u) << c.DebugString();
+    EXPECT_GE(c.accuracy_before(), 0.0);
+    EXPECT_LE(c.accuracy_before(), 1.0);
+    // Open-set accuracy of the enrolled prototypes on the node's
+    // evaluation clips: above what rejecting everything scores (the
+    // negatives are a quarter of them) and far above chance (1 in 11).
+    EXPECT_GT(c.accuracy_after(), 0.3) << c.DebugString();
+    EXPECT_EQ(c.loss_after(), c.loss_before());
+    // An update without coordinates: header, two tensor records, hash.
+    EXPECT_EQ(c.total_bytes(), 132u + 2u * 12u + 32u);
+    mean_after += c.accuracy_after() / 3;
+  }
+  EXPECT_NEAR(r.metrics().accuracy_after(), mean_after, 1e-6);
+  // On average the prototypes do at least as well as the shared tail.
+  EXPECT_GE(r.metrics().accuracy_after(), r.metrics().accuracy_before());
+  std::printf(
+      "few-shot round: open-set accuracy %.3f (tails) -> %.3f "
+      "(prototypes)\n",
+      r.metrics().accuracy_before(), r.metrics().accuracy_after());
+
+  // Self-learning: prototypes from 3 shots of every class, pseudo-labels
+  // for the rest, the tail fine-tuned and aggregated with FedAvg.
+  v1::Round self =
+      StartEnrolRound(model, v1::ROUND_KIND_SELF_LEARNING, 3, /*shots=*/3);
+  ASSERT_FALSE(self.round_id().empty());
+  EXPECT_EQ(self.strategy(), v1::AGGREGATION_STRATEGY_FEDAVG);
+  r = WaitFinished(self.round_id());
+  ASSERT_EQ(r.state(), v1::ROUND_STATE_COMPLETED) << r.DebugString();
+  EXPECT_EQ(r.metrics().reported(), 3u);
+  EXPECT_FALSE(r.result_tail_artifact_id().empty());
+  EXPECT_NE(r.result_tail_artifact_id(), r.start_tail_artifact_id());
+  for (const auto& c : r.clients()) {
+    EXPECT_EQ(c.state(), "reported") << c.DebugString();
+    // 36 shots and at least one accepted pseudo-label, at most the whole
+    // pool (4 of the 7 clips per class that are not shots).
+    EXPECT_GT(c.samples(), 3u * 12u) << c.DebugString();
+    EXPECT_LE(c.samples(), 3u * 12u + 4u * 12u) << c.DebugString();
+    EXPECT_LT(c.loss_after(), c.loss_before()) << c.DebugString();
+    std::printf(
+        "self-learning node: %u samples, loss %.3f -> %.3f, "
+        "accuracy %.3f -> %.3f\n",
+        c.samples(), c.loss_before(), c.loss_after(), c.accuracy_before(),
+        c.accuracy_after());
+  }
+  for (size_t i = 0; i < fleet_->size(); ++i) {
+    auto s = fleet_->bridge(i).trainer()->stats();
+    EXPECT_EQ(s.uploaded, 2u);
+    EXPECT_EQ(s.declined + s.failed, 0u);
+  }
+}
+
+TEST_F(RoundsTest, NodesWithoutEnoughLabelledExamplesDecline) {
+  StartNodes(2);
+  v1::Model model = DeployModel();
+  // Each user has 10 clips per class.
+  v1::Round few =
+      StartEnrolRound(model, v1::ROUND_KIND_FEW_SHOT, 2, /*shots=*/11);
+  ASSERT_FALSE(few.round_id().empty());
+  v1::Round r = WaitFinished(few.round_id());
+  ASSERT_EQ(r.state(), v1::ROUND_STATE_FAILED) << r.DebugString();
+  EXPECT_NE(r.reason().find("0 of 2 clients reported"), std::string::npos)
+      << r.reason();
+  ASSERT_EQ(r.clients_size(), 2);
+  for (const auto& c : r.clients()) {
+    EXPECT_EQ(c.state(), "declined") << c.DebugString();
+    EXPECT_NE(c.error().find("11 labelled examples"), std::string::npos)
+        << c.DebugString();
+  }
+  for (size_t i = 0; i < fleet_->size(); ++i) {
+    EXPECT_EQ(fleet_->bridge(i).trainer()->stats().declined, 1u);
   }
 }
 

@@ -2,7 +2,8 @@
 // (FetchArtifact and UploadUpdate on 127.0.0.1, port 0) and a virtual node
 // holding a keyword shard that runs the DS-CNN-S model with a trainable tail
 // (installed by the agent's Updater from the same fake service): declines
-// (no TRAIN capability, no model, another frozen part, unsupported kind),
+// (no TRAIN capability, no model, another frozen part, unsupported kind,
+// too few labelled examples for enrolment), a few-shot order's report,
 // a full job (accepted, training, uploaded) whose upload resumes at the
 // gateway's committed_bytes, the update kept on disk across a restart, a
 // refused update, and cancellation.
@@ -355,7 +356,7 @@ TEST(TrainParams, MapsTheOrderAndFillsDefaults) {
   Sha256Digest binding = Sha256(std::string("r"));
   EXPECT_EQ(std::memcmp(p->round_binding, binding.data(), 32), 0);
 
-  o.set_kind(v1::ROUND_KIND_FEW_SHOT);
+  o.set_kind(v1::ROUND_KIND_UNSPECIFIED);
   EXPECT_EQ(TrainParamsFor(o).status().code(), StatusCode::kInvalidArgument);
   o.set_kind(v1::ROUND_KIND_FEDERATED);
   o.mutable_hyperparameters()->set_momentum(1.5);
@@ -365,6 +366,41 @@ TEST(TrainParams, MapsTheOrderAndFillsDefaults) {
   EXPECT_EQ(TrainParamsFor(o).status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(TrainJobId("r", 1), TrainJobId("r", 2));
   EXPECT_NE(TrainJobId("r", 1), 0u);
+}
+
+TEST(TrainParams, MapsFewShotAndSelfLearning) {
+  v1::TrainOrder o;
+  o.set_round_id("r");
+  o.set_kind(v1::ROUND_KIND_FEW_SHOT);
+  o.set_frozen_sha256(std::string(32, 'f'));
+  o.set_tail_artifact_sha256(std::string(64, 'a'));
+  o.set_tail_artifact_bytes(3196);
+  // Defaults: 3 shots, 5 % FAR; the shots travel in replay_samples.
+  auto p = TrainParamsFor(o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->kind, TN_LINK_TRAIN_FEW_SHOT);
+  EXPECT_EQ(p->replay_bits, 0);
+  EXPECT_EQ(p->replay_samples, 3u);
+  EXPECT_FLOAT_EQ(p->target_far, 0.05f);
+  o.mutable_hyperparameters()->set_shots(5);
+  o.mutable_hyperparameters()->set_target_far(0.01);
+  p = TrainParamsFor(o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->replay_samples, 5u);
+  EXPECT_FLOAT_EQ(p->target_far, 0.01f);
+  o.mutable_hyperparameters()->set_target_far(1.5);
+  EXPECT_EQ(TrainParamsFor(o).status().code(), StatusCode::kInvalidArgument);
+  o.mutable_hyperparameters()->set_target_far(0.01);
+  o.mutable_hyperparameters()->set_shots(70000);
+  EXPECT_EQ(TrainParamsFor(o).status().code(), StatusCode::kInvalidArgument);
+  // Self-learning: shots, no FAR (the field is reserved for other kinds).
+  o.set_kind(v1::ROUND_KIND_SELF_LEARNING);
+  o.mutable_hyperparameters()->set_shots(4);
+  p = TrainParamsFor(o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->kind, TN_LINK_TRAIN_SELF_LEARNING);
+  EXPECT_EQ(p->replay_samples, 4u);
+  EXPECT_EQ(p->target_far, 0.0f);
 }
 
 TEST_F(TrainerTest, DeclinesANodeWithoutTheTrainCapability) {
@@ -400,7 +436,7 @@ TEST_F(TrainerTest, DeclinesWhenTheNodeRunsNoModelOrAnotherOne) {
   EXPECT_NE(f->error().find("another model"), std::string::npos) << f->error();
 
   v1::TrainOrder kind = Order("r-kind");
-  kind.set_kind(v1::ROUND_KIND_FEW_SHOT);
+  kind.set_kind(v1::ROUND_KIND_UNSPECIFIED);
   trainer->Handle(kind);
   f = Final("r-kind");
   ASSERT_TRUE(f.has_value());
@@ -448,6 +484,48 @@ TEST_F(TrainerTest, TrainsAndUploadsResumingAtCommittedBytes) {
   // A repeated order gets the final report again, without a new job.
   trainer->Handle(Order("r-1"));
   EXPECT_EQ(trainer->stats().jobs_started, 1u);
+}
+
+TEST_F(TrainerTest, RunsAFewShotOrderAndUploadsItsReport) {
+  StartNode(true);
+  Install();
+  auto trainer = MakeTrainer();
+  v1::TrainOrder o = Order("r-few");
+  o.set_kind(v1::ROUND_KIND_FEW_SHOT);
+  o.mutable_hyperparameters()->set_shots(2);
+  trainer->Handle(o);
+  auto f = Final("r-few");
+  ASSERT_TRUE(f.has_value());
+  ASSERT_EQ(f->stage(), "uploaded") << f->error();
+  // Two shots of each of the ten keywords of user 3's shard.
+  EXPECT_EQ(f->samples(), 20u);
+  EXPECT_GT(f->accuracy_after(), 0.0);
+  std::lock_guard<std::mutex> lock(service_.mu_);
+  const std::string& up = service_.uploads_["r-few"];
+  tn_tnup u;
+  ASSERT_EQ(tn_tnup_decode(reinterpret_cast<const uint8_t*>(up.data()),
+                           up.size(), &u),
+            TN_OK);
+  EXPECT_EQ(u.flags, TN_TNUP_FLAG_SPARSE);
+  EXPECT_EQ(up.size(), tn_tnup_empty_size(u.tensor_count));
+}
+
+TEST_F(TrainerTest, DeclinesEnrolmentWithoutEnoughLabelledExamples) {
+  StartNode(true);
+  Install();
+  auto trainer = MakeTrainer();
+  // User 3 has 10 recordings per class, far fewer than 40.
+  v1::TrainOrder o = Order("r-shots");
+  o.set_kind(v1::ROUND_KIND_SELF_LEARNING);
+  o.mutable_hyperparameters()->set_shots(40);
+  trainer->Handle(o);
+  auto f = Final("r-shots");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->stage(), "declined");
+  EXPECT_NE(f->error().find("40 labelled examples"), std::string::npos)
+      << f->error();
+  EXPECT_EQ(trainer->stats().declined, 1u);
+  EXPECT_EQ(trainer->stats().uploaded, 0u);
 }
 
 TEST_F(TrainerTest, AnUpdateKeptOnDiskSurvivesARestart) {

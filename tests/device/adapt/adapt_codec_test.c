@@ -560,6 +560,136 @@ TN_TEST(round_binding_is_sha256_of_id) {
   TN_CHECK_STATUS(tn_round_binding(NULL, 2, a), TN_ERR_NULL);
 }
 
+/* ---- Updates without a delta and the enrolling kinds' TRAIN params ----- */
+
+TN_TEST(tnup_empty_update_decodes_to_a_zero_delta) {
+  tn_tnup_meta m;
+  memset(&m, 0, sizeof(m));
+  fill_hash(m.round_binding, 1);
+  fill_hash(m.frozen_sha256, 2);
+  fill_hash(m.start_sha256, 3);
+  m.samples = 30;
+  m.attempt = 2;
+  m.loss_before = m.loss_after = 1.25f;
+  m.accuracy_before = 0.25f;
+  m.accuracy_after = 0.75f;
+  const uint32_t sizes[2] = {768, 12};
+  size_t n = 0;
+  TN_CHECK_EQ(tn_tnup_empty_size(2), 188u);
+  TN_CHECK_EQ(tn_tnup_empty_size(0), 0u);
+  TN_CHECK_STATUS(tn_tnup_build_empty(&m, sizes, 2, g_buf, 187, &n),
+                  TN_ERR_BUFFER_TOO_SMALL);
+  TN_REQUIRE(tn_tnup_build_empty(&m, sizes, 2, g_buf, sizeof(g_buf), &n) ==
+             TN_OK);
+  TN_CHECK_EQ(n, 188u);
+  tn_test_digest("tnup_empty", g_buf, n);
+  tn_tnup u;
+  TN_REQUIRE(tn_tnup_decode(g_buf, n, &u) == TN_OK);
+  TN_CHECK_EQ(u.flags, TN_TNUP_FLAG_SPARSE);
+  TN_CHECK_EQ(u.param_count, 780u);
+  TN_CHECK_EQ(u.meta.samples, 30u);
+  TN_CHECK(u.meta.accuracy_after == 0.75f);
+  static float delta[780];
+  for (uint32_t i = 0; i < 780; ++i) delta[i] = 1.0f;
+  TN_REQUIRE(tn_tnup_delta(&u, delta, 780) == TN_OK);
+  uint32_t nonzero = 0;
+  for (uint32_t i = 0; i < 780; ++i) nonzero += delta[i] != 0.0f;
+  TN_CHECK_EQ(nonzero, 0u);
+  /* The meta is validated as for any update. */
+  m.samples = 0;
+  TN_CHECK_STATUS(tn_tnup_build_empty(&m, sizes, 2, g_buf, sizeof(g_buf), &n),
+                  TN_ERR_UPDATE_VALUE);
+  m.samples = 30;
+  const uint32_t bad[1] = {0};
+  TN_CHECK_STATUS(tn_tnup_build_empty(&m, bad, 1, g_buf, sizeof(g_buf), &n),
+                  TN_ERR_UPDATE_BOUNDS);
+}
+
+static tn_link_train_params enrol_params(uint8_t kind) {
+  tn_link_train_params p;
+  memset(&p, 0, sizeof(p));
+  p.kind = kind;
+  fill_hash(p.round_binding, 4);
+  fill_hash(p.frozen_sha256, 5);
+  fill_hash(p.tail_sha256, 6);
+  p.tail_size = 3196;
+  p.local_epochs = 1;
+  p.batch_size = 8;
+  p.learning_rate = 0.01f;
+  p.replay_samples = 3; /* shots */
+  if (kind == TN_LINK_TRAIN_FEW_SHOT) p.target_far = 0.05f;
+  return p;
+}
+
+TN_TEST(train_params_of_enrolling_kinds) {
+  uint8_t buf[TN_LINK_TRAIN_PARAMS_SIZE];
+  size_t n = 0;
+  tn_link_train_params q;
+  /* Few-shot: shots in replay_samples, the FAR at offset 148. */
+  tn_link_train_params p = enrol_params(TN_LINK_TRAIN_FEW_SHOT);
+  TN_REQUIRE(tn_link_train_params_encode(&p, buf, sizeof(buf), &n) == TN_OK);
+  TN_CHECK_EQ(n, TN_LINK_TRAIN_PARAMS_SIZE);
+  TN_CHECK_EQ(buf[0], 3u);
+  TN_CHECK_EQ(tn_load_u32le(buf + 120), 3u);
+  uint32_t far_bits;
+  memcpy(&far_bits, &p.target_far, 4);
+  TN_CHECK_EQ(tn_load_u32le(buf + 148), far_bits);
+  TN_REQUIRE(tn_link_train_params_decode(buf, n, &q) == TN_OK);
+  TN_CHECK(q.kind == TN_LINK_TRAIN_FEW_SHOT && q.replay_samples == 3u &&
+           q.target_far == 0.05f);
+  /* Self-learning: shots, offset 148 reserved. */
+  p = enrol_params(TN_LINK_TRAIN_SELF_LEARNING);
+  TN_REQUIRE(tn_link_train_params_encode(&p, buf, sizeof(buf), &n) == TN_OK);
+  TN_REQUIRE(tn_link_train_params_decode(buf, n, &q) == TN_OK);
+  TN_CHECK(q.kind == TN_LINK_TRAIN_SELF_LEARNING && q.target_far == 0.0f);
+  store_f32(buf + 148, 0.05f);
+  TN_CHECK_STATUS(tn_link_train_params_decode(buf, n, &q),
+                  TN_ERR_MSG_MALFORMED);
+  /* Federated keeps offset 148 reserved too. */
+  p = enrol_params(TN_LINK_TRAIN_FEDERATED);
+  p.replay_samples = 0;
+  TN_REQUIRE(tn_link_train_params_encode(&p, buf, sizeof(buf), &n) == TN_OK);
+  store_f32(buf + 148, 0.05f);
+  TN_CHECK_STATUS(tn_link_train_params_decode(buf, n, &q),
+                  TN_ERR_MSG_MALFORMED);
+  /* Rules: shots 1..65535, no replay bits, FAR in [0, 1]. */
+  const uint8_t kinds[2] = {TN_LINK_TRAIN_FEW_SHOT,
+                            TN_LINK_TRAIN_SELF_LEARNING};
+  for (int k = 0; k < 2; ++k) {
+    p = enrol_params(kinds[k]);
+    p.replay_samples = 0;
+    TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                    TN_ERR_ARG);
+    p.replay_samples = 65536;
+    TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                    TN_ERR_ARG);
+    p.replay_samples = 65535;
+    TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                    TN_OK);
+    p.replay_bits = 8;
+    TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                    TN_ERR_ARG);
+  }
+  p = enrol_params(TN_LINK_TRAIN_FEW_SHOT);
+  p.target_far = 1.5f;
+  TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                  TN_ERR_ARG);
+  p.target_far = -0.1f;
+  TN_CHECK_STATUS(tn_link_train_params_encode(&p, buf, sizeof(buf), &n),
+                  TN_ERR_ARG);
+  p.target_far = 1.0f;
+  TN_REQUIRE(tn_link_train_params_encode(&p, buf, sizeof(buf), &n) == TN_OK);
+  tn_store_u32le(buf + 148, 0x7FC00000u); /* NaN */
+  TN_CHECK_STATUS(tn_link_train_params_decode(buf, n, &q),
+                  TN_ERR_MSG_MALFORMED);
+  /* Kind 5 is still unknown. */
+  p = enrol_params(TN_LINK_TRAIN_SELF_LEARNING);
+  TN_REQUIRE(tn_link_train_params_encode(&p, buf, sizeof(buf), &n) == TN_OK);
+  buf[0] = 5;
+  TN_CHECK_STATUS(tn_link_train_params_decode(buf, n, &q),
+                  TN_ERR_MSG_MALFORMED);
+}
+
 int main(void) {
   static const tn_test_case cases[] = {
       TN_CASE(tntl_roundtrip),
@@ -577,6 +707,8 @@ int main(void) {
       TN_CASE(clip_applies_before_quantization),
       TN_CASE(frozen_hash_ignores_tail_values),
       TN_CASE(round_binding_is_sha256_of_id),
+      TN_CASE(tnup_empty_update_decodes_to_a_zero_delta),
+      TN_CASE(train_params_of_enrolling_kinds),
   };
   return tn_test_main(cases, TN_ARRAY_SIZE(cases));
 }

@@ -8,7 +8,11 @@
  * tail within its quantization error; the same seed gives the same bytes
  * (also when stepped in small slices), another seed other bytes; latent
  * replay and sparse updates run; a wrong frozen part, tail hash or size is
- * refused.
+ * refused. Few-shot enrolment builds prototypes of the keywords from k
+ * shots each, calibrates the open-set threshold on the node's negatives
+ * and answers with an update without coordinates; self-learning
+ * pseudo-labels the rest of the train split and fine-tunes the tail; both
+ * refuse a node without k labelled examples per class.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +303,211 @@ TN_TEST(start_refuses_mismatches) {
   TN_CHECK_STATUS(tn_adapt_job_step(&g_job, 10, NULL), TN_ERR_STATE);
 }
 
+static tn_link_train_params few_shot_params(uint32_t shots, float far) {
+  tn_link_train_params p = base_params();
+  p.kind = TN_LINK_TRAIN_FEW_SHOT;
+  p.replay_samples = shots;
+  p.target_far = far;
+  return p;
+}
+
+/* The node's samples (both splits) of `label`, or of the classes in
+ * `mask`. */
+static uint32_t count_of(uint32_t label, uint64_t mask, int in_mask) {
+  uint32_t n = 0;
+  const uint32_t all = g_shard.train_count + g_shard.heldout_count;
+  for (uint32_t i = 0; i < all; ++i) {
+    tn_fset_record r;
+    if (tn_fset_get(&g_set, g_shard.train[i], &r) != TN_OK) return 0;
+    n += in_mask ? ((mask >> r.label) & 1u) != 0 : r.label == label;
+  }
+  return n;
+}
+
+TN_TEST(shard_marks_negative_classes) {
+  /* `_silence_` and `_unknown_` are classes 0 and 1 of the KWS set. */
+  TN_CHECK_EQ(g_data.negative_classes, 0x3u);
+}
+
+TN_TEST(few_shot_job_enrolls_keywords) {
+  tn_adapt_job_init(&g_job, g_residual, 4096);
+  tn_link_train_params p = few_shot_params(3, 0.1f);
+  size_t need = 0;
+  TN_CHECK_STATUS(tn_adapt_job_workspace_size(&g_model, &p, g_data.train_count,
+                                              g_data.heldout_count, &need),
+                  TN_OK);
+  TN_CHECK(need > 0 && need <= sizeof(g_ws));
+  TN_CHECK_STATUS(start(&p), TN_OK);
+  TN_CHECK_STATUS(tn_adapt_job_protos(&g_job, NULL, NULL), TN_ERR_NULL);
+  TN_REQUIRE(tn_adapt_job_run(&g_job) == TN_OK);
+  uint32_t done = 0, total = 0;
+  tn_adapt_job_progress(&g_job, &done, &total);
+  TN_CHECK(done == total && total > 0);
+  const uint8_t* bytes;
+  size_t size;
+  tn_adapt_report rep;
+  TN_REQUIRE(tn_adapt_job_update(&g_job, &bytes, &size, NULL, &rep) == TN_OK);
+  const tn_protos* protos = NULL;
+  tn_enroll_report er;
+  TN_REQUIRE(tn_adapt_job_protos(&g_job, &protos, &er) == TN_OK);
+  printf(
+      "  few-shot: open-set accuracy %.3f (tail) -> %.3f (prototypes), "
+      "threshold %.3f, FAR %.3f, TAR %.3f, %u negatives, %zu bytes\n",
+      (double)rep.accuracy_before, (double)rep.accuracy_after,
+      (double)er.threshold, (double)er.far, (double)er.tar, er.n_neg, size);
+  /* k shots of each of the 10 keywords; none of the negative classes. */
+  TN_CHECK_EQ(rep.samples, 3u * 10u);
+  TN_CHECK_EQ(protos->counts[0], 0u);
+  TN_CHECK_EQ(protos->counts[1], 0u);
+  for (uint32_t c = 2; c < 12; ++c) TN_CHECK_EQ(protos->counts[c], 3u);
+  TN_CHECK(protos->threshold == er.threshold && er.threshold > -1.0f);
+  /* Calibrated on (at most) half of the negatives, within the target. */
+  TN_CHECK(er.n_neg > 0 && 2u * er.n_neg <= count_of(0, 0x3u, 1) + 1u);
+  TN_CHECK(er.far <= 0.1f);
+  /* Above what rejecting everything scores (the negatives' share, a
+   * quarter of the evaluation samples), and not below the tail's. */
+  TN_CHECK(rep.accuracy_after > 0.3f);
+  TN_CHECK(rep.accuracy_after >= rep.accuracy_before);
+  TN_CHECK(rep.loss_after == rep.loss_before);
+  /* The update changes nothing and is small. */
+  tn_tnup u;
+  TN_REQUIRE(tn_tnup_decode(bytes, size, &u) == TN_OK);
+  TN_CHECK_EQ(u.flags, TN_TNUP_FLAG_SPARSE);
+  TN_CHECK_EQ(u.param_count, g_param_count);
+  TN_CHECK_EQ(size, tn_tnup_empty_size(u.tensor_count));
+  TN_CHECK_EQ(u.meta.samples, 30u);
+  TN_CHECK(u.meta.accuracy_after == rep.accuracy_after);
+  static float delta[4096];
+  TN_REQUIRE(tn_tnup_delta(&u, delta, 4096) == TN_OK);
+  uint32_t nonzero = 0;
+  for (uint32_t i = 0; i < g_param_count; ++i) nonzero += delta[i] != 0.0f;
+  TN_CHECK_EQ(nonzero, 0u);
+  /* The tail the node runs is still the round's. */
+  tn_tail_layer layers[TN_TAIL_MAX_LAYERS];
+  uint32_t count, n;
+  tn_train_shape in;
+  float* now;
+  TN_REQUIRE(tn_model_tail_spec(&g_model, layers, TN_TAIL_MAX_LAYERS, &count,
+                                &in, &now, &n) == TN_OK);
+  TN_CHECK(memcmp(now, g_start, g_param_count * sizeof(float)) == 0);
+  /* Deterministic, also in small slices. */
+  static uint8_t first[4096];
+  TN_REQUIRE(size <= sizeof(first));
+  memcpy(first, bytes, size);
+  const size_t first_size = size;
+  TN_REQUIRE(start(&p) == TN_OK);
+  int finished = 0;
+  for (uint32_t i = 0; i < 100000 && !finished; ++i) {
+    TN_REQUIRE(tn_adapt_job_step(&g_job, 3, &finished) == TN_OK);
+  }
+  TN_REQUIRE(tn_adapt_job_update(&g_job, &bytes, &size, NULL, NULL) == TN_OK);
+  TN_CHECK(size == first_size && memcmp(bytes, first, size) == 0);
+  /* A stricter target accepts fewer negatives, at a higher threshold. */
+  p.target_far = 0.0f;
+  TN_REQUIRE(start(&p) == TN_OK);
+  TN_REQUIRE(tn_adapt_job_run(&g_job) == TN_OK);
+  tn_enroll_report strict;
+  TN_REQUIRE(tn_adapt_job_protos(&g_job, &protos, &strict) == TN_OK);
+  TN_CHECK(strict.far == 0.0f);
+  TN_CHECK(strict.threshold >= er.threshold);
+  TN_CHECK_STATUS(tn_adapt_job_accepted(&g_job, &n), TN_ERR_STATE);
+}
+
+TN_TEST(self_learning_job_fine_tunes_on_pseudo_labels) {
+  tn_adapt_job_init(&g_job, g_residual, 4096);
+  tn_link_train_params p = base_params();
+  p.kind = TN_LINK_TRAIN_SELF_LEARNING;
+  p.replay_samples = 3;
+  TN_REQUIRE(start(&p) == TN_OK);
+  TN_REQUIRE(tn_adapt_job_run(&g_job) == TN_OK);
+  uint32_t done = 0, total = 0;
+  tn_adapt_job_progress(&g_job, &done, &total);
+  TN_CHECK(done == total && total > 0);
+  const uint8_t* bytes;
+  size_t size;
+  tn_adapt_report rep;
+  TN_REQUIRE(tn_adapt_job_update(&g_job, &bytes, &size, NULL, &rep) == TN_OK);
+  uint32_t accepted = 0;
+  TN_REQUIRE(tn_adapt_job_accepted(&g_job, &accepted) == TN_OK);
+  /* Precision of the pseudo-labels against the shard's true labels. */
+  uint32_t right = 0;
+  const uint32_t all = g_data.train_count + g_data.heldout_count;
+  for (uint32_t i = 0; i < all; ++i) {
+    const uint32_t l = g_job.shot_labels[i];
+    right += l != TN_PROTOS_UNKNOWN && l == g_job.labels[i];
+  }
+  const uint32_t shots = 3u * 12u;
+  printf(
+      "  self-learning: %u of %u accepted (%u right), loss %.4f -> %.4f, "
+      "accuracy %.3f -> %.3f\n",
+      accepted, all - shots, right - shots, (double)rep.loss_before,
+      (double)rep.loss_after, (double)rep.accuracy_before,
+      (double)rep.accuracy_after);
+  TN_CHECK(accepted > 0 && accepted <= all - shots);
+  TN_CHECK_EQ(rep.samples, shots + accepted);
+  TN_CHECK(2u * (right - shots) > accepted); /* most pseudo-labels right */
+  TN_CHECK(rep.loss_after < rep.loss_before);
+  tn_tnup u;
+  TN_REQUIRE(tn_tnup_decode(bytes, size, &u) == TN_OK);
+  TN_CHECK_EQ(u.flags, 0u);
+  TN_CHECK_EQ(u.meta.samples, shots + accepted);
+  static float delta[4096];
+  TN_REQUIRE(tn_tnup_delta(&u, delta, 4096) == TN_OK);
+  uint32_t nonzero = 0;
+  for (uint32_t i = 0; i < g_param_count; ++i) nonzero += delta[i] != 0.0f;
+  TN_CHECK(nonzero > g_param_count / 2);
+  const tn_protos* protos = NULL;
+  TN_REQUIRE(tn_adapt_job_protos(&g_job, &protos, NULL) == TN_OK);
+  for (uint32_t c = 0; c < 12; ++c) TN_CHECK_EQ(protos->counts[c], 3u);
+  /* Deterministic given the seed. */
+  static uint8_t first[8192];
+  TN_REQUIRE(size <= sizeof(first));
+  memcpy(first, bytes, size);
+  const size_t first_size = size;
+  TN_REQUIRE(start(&p) == TN_OK);
+  int finished = 0;
+  for (uint32_t i = 0; i < 100000 && !finished; ++i) {
+    TN_REQUIRE(tn_adapt_job_step(&g_job, 5, &finished) == TN_OK);
+  }
+  TN_REQUIRE(tn_adapt_job_update(&g_job, &bytes, &size, NULL, NULL) == TN_OK);
+  TN_CHECK(size == first_size && memcmp(bytes, first, size) == 0);
+}
+
+TN_TEST(enrolment_needs_labelled_examples) {
+  /* Fewer samples of a class than the shots asked for. */
+  uint32_t fewest = UINT32_MAX;
+  for (uint32_t c = 0; c < 12; ++c) {
+    const uint32_t n = count_of(c, 0, 0);
+    if (n < fewest) fewest = n;
+  }
+  tn_link_train_params p = few_shot_params(fewest + 1, 0.05f);
+  TN_CHECK_STATUS(start(&p), TN_ERR_NOT_FOUND);
+  TN_CHECK_EQ(tn_adapt_job_phase(&g_job), TN_ADAPT_PHASE_IDLE);
+  p.kind = TN_LINK_TRAIN_SELF_LEARNING;
+  p.target_far = 0.0f;
+  TN_CHECK_STATUS(start(&p), TN_ERR_NOT_FOUND);
+  /* Every sample a shot: nothing left to evaluate on. */
+  p.replay_samples = fewest;
+  TN_CHECK_STATUS(start(&p), TN_ERR_NOT_FOUND);
+  p.replay_samples = fewest - 2;
+  TN_CHECK_STATUS(start(&p), TN_OK);
+  /* Few-shot without negatives to calibrate on. */
+  tn_adapt_data no_negatives = g_data;
+  no_negatives.negative_classes = 0;
+  p = few_shot_params(3, 0.05f);
+  TN_CHECK_STATUS(
+      tn_adapt_job_start(&g_job, &g_model, g_frozen, &no_negatives, &p, g_tntl,
+                         g_tntl_size, g_ws, sizeof(g_ws)),
+      TN_ERR_NOT_FOUND);
+  /* Every class a negative: nothing to enrol. */
+  tn_adapt_data all_negative = g_data;
+  all_negative.negative_classes = 0xFFFu;
+  TN_CHECK_STATUS(
+      tn_adapt_job_start(&g_job, &g_model, g_frozen, &all_negative, &p, g_tntl,
+                         g_tntl_size, g_ws, sizeof(g_ws)),
+      TN_ERR_NOT_FOUND);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s kws_users.tnfs model.blob\n", argv[0]);
@@ -318,6 +527,10 @@ int main(int argc, char** argv) {
       TN_CASE(fedprox_and_sparse_updates),
       TN_CASE(latent_replay_job),
       TN_CASE(start_refuses_mismatches),
+      TN_CASE(shard_marks_negative_classes),
+      TN_CASE(few_shot_job_enrolls_keywords),
+      TN_CASE(self_learning_job_fine_tunes_on_pseudo_labels),
+      TN_CASE(enrolment_needs_labelled_examples),
   };
   int rc = tn_test_main(cases, TN_ARRAY_SIZE(cases));
   free(g_file);

@@ -668,6 +668,85 @@ TEST_F(RoundEngineTest, AutoPromotePublishesADerivedSignedVersion) {
   EXPECT_TRUE(inspected.ok()) << inspected.status().ToString();
 }
 
+TEST_F(RoundEngineTest, FewShotRoundKeepsResultsOnTheNodesAndRecordsMetrics) {
+  std::vector<v1::Round> events;
+  ASSERT_TRUE(events_
+                  .Subscribe(0,
+                             [&](const v1::Event& e) {
+                               if (e.has_round()) events.push_back(e.round());
+                             })
+                  .ok());
+  auto spec = Spec(3);
+  spec.set_kind(v1::ROUND_KIND_FEW_SHOT);
+  spec.set_strategy(v1::AGGREGATION_STRATEGY_UNSPECIFIED);  // few-shot: NONE
+  spec.set_auto_promote(true);  // nothing to promote: no new tail
+  spec.mutable_hyperparameters()->set_shots(3);
+  spec.mutable_hyperparameters()->set_target_far(0.05);
+  auto r = engine_->StartRound(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->strategy(), v1::AGGREGATION_STRATEGY_NONE);
+  int n = 0;
+  const float after[3] = {0.7f, 0.8f, 0.9f};
+  for (int i = 0; i < 4 && n < 3; ++i) {
+    std::string dev = "dev-" + std::to_string(i);
+    auto order = fake_.LastOrder(dev);
+    if (!order) continue;
+    EXPECT_EQ(order->kind(), v1::ROUND_KIND_FEW_SHOT);
+    EXPECT_EQ(order->hyperparameters().shots(), 3u);
+    auto u = DecodeUpdate(UpdateFor(dev, 30));
+    ASSERT_TRUE(u.ok());
+    u->delta.assign(u->delta.size(), 0.0f);  // the tail is not changed
+    u->accuracy_before = 0.5f;
+    u->accuracy_after = after[n];
+    ASSERT_TRUE(Upload(dev, r->round_id(), EncodeUpdate(*u))->accepted);
+    ++n;
+  }
+  ASSERT_EQ(n, 3);
+  engine_->Tick();
+  auto got = engine_->Get(r->round_id());
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->state(), v1::ROUND_STATE_COMPLETED) << got->reason();
+  EXPECT_TRUE(got->result_tail_artifact_id().empty());
+  EXPECT_TRUE(got->result_model_ref().empty());
+  EXPECT_EQ(got->metrics().reported(), 3u);
+  EXPECT_NEAR(got->metrics().accuracy_before(), 0.5, 1e-6);
+  EXPECT_NEAR(got->metrics().accuracy_after(), 0.8, 1e-6);
+  EXPECT_NEAR(got->metrics().mean_loss(), 1.0, 1e-6);
+  int with_metrics = 0;
+  for (const auto& c : got->clients()) {
+    if (c.state() != "reported") continue;
+    EXPECT_EQ(c.samples(), 30u);
+    EXPECT_NEAR(c.accuracy_before(), 0.5, 1e-6);
+    ++with_metrics;
+  }
+  EXPECT_EQ(with_metrics, 3);
+  EXPECT_FALSE(catalog_->Get("kws:2").ok());  // no version published
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().state(), v1::ROUND_STATE_COMPLETED);
+  EXPECT_NEAR(events.back().metrics().accuracy_after(), 0.8, 1e-6);
+}
+
+TEST_F(RoundEngineTest, SelfLearningRoundAggregatesLikeAFederatedOne) {
+  auto spec = Spec(2);
+  spec.set_kind(v1::ROUND_KIND_SELF_LEARNING);
+  spec.set_strategy(v1::AGGREGATION_STRATEGY_UNSPECIFIED);  // FEDAVG
+  auto r = engine_->StartRound(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->strategy(), v1::AGGREGATION_STRATEGY_FEDAVG);
+  int n = 0;
+  for (int i = 0; i < 4 && n < 2; ++i) {
+    std::string dev = "dev-" + std::to_string(i);
+    if (!fake_.LastOrder(dev)) continue;
+    ASSERT_TRUE(Upload(dev, r->round_id(), UpdateFor(dev))->accepted);
+    ++n;
+  }
+  for (int i = 0; i < 3; ++i) engine_->Tick();
+  auto got = engine_->Get(r->round_id());
+  ASSERT_EQ(got->state(), v1::ROUND_STATE_COMPLETED) << got->reason();
+  EXPECT_FALSE(got->result_tail_artifact_id().empty());
+  EXPECT_NE(got->result_tail_artifact_id(), got->start_tail_artifact_id());
+}
+
 TEST_F(RoundEngineTest, CancelReleasesClientsAndIsFinal) {
   auto r = engine_->StartRound(Spec(2));
   ASSERT_TRUE(r.ok());
