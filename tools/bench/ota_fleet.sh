@@ -39,7 +39,7 @@ export TINYFLEET_ADDRESS=127.0.0.1:$port TINYFLEET_CA=$work/gw/pki/ca.crt \
 cli tokens create --count "$n" --ttl 2h --label bench=ota --out "$work/tokens" >/dev/null
 "$build/agent/fleetsim/tinyfleet-fleetsim" --agents "$n" --gateway 127.0.0.1:$port \
   --ca "$TINYFLEET_CA" --state-dir "$work/fleet" --tokens-file "$work/tokens" \
-  --target gap9 --report-ms 0 >"$work/fs.out" 2>&1 &
+  --target gap9 --report-ms 0 --enroll-threads "${FLEETSIM_THREADS:-16}" >"$work/fs.out" 2>&1 &
 fs_pid=$!
 while ! grep -q "all .* online" "$work/fs.out" 2>/dev/null; do
   kill -0 $fs_pid 2>/dev/null || { cat "$work/fs.out"; exit 1; }
