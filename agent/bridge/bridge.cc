@@ -91,9 +91,11 @@ void Bridge::SetState(BridgeState s, const std::string& error) {
 
 void Bridge::Start() {
   asio::post(strand_, [self = shared_from_this()] {
-    self->link_ =
-        NodeLink::Create(self->strand_, self->transport_factory_(self->strand_),
-                         self->options_.link);
+    std::unique_ptr<ByteTransport> transport =
+        self->transport_factory_(self->strand_);
+    self->transport_ = transport.get();
+    self->link_ = NodeLink::Create(self->strand_, std::move(transport),
+                                   self->options_.link);
     std::weak_ptr<Bridge> weak = self;
     self->link_->OnDisconnected([weak](const Status& why) {
       auto b = weak.lock();
@@ -199,6 +201,15 @@ void Bridge::ConnectNode() {
 }
 
 void Bridge::OnNodeInfo(v1::NodeInfo info) {
+  // Training resources: what the transport knows about its node, else the
+  // agent's configuration.
+  NodeResources r = transport_ ? transport_->resources() : NodeResources{};
+  info.set_train_samples(r.train_samples != 0
+                             ? r.train_samples
+                             : options_.resources.train_samples);
+  info.set_train_energy_budget_mj(
+      r.train_energy_budget_mj > 0 ? r.train_energy_budget_mj
+                                   : options_.resources.train_energy_budget_mj);
   bool have_session;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -40,6 +40,10 @@ struct BridgeOptions {
   // Where the node's sealed telemetry waits for the gateway; null: the node's
   // records are refused (it keeps them). Must outlive the bridge.
   Outbox* outbox = nullptr;
+  // The node's local training resources as configured for this agent,
+  // reported in NodeInfo where the transport reports none (a transport's
+  // own non-zero figures win). 0: not reported.
+  NodeResources resources;
 };
 
 enum class BridgeState {
@@ -101,6 +105,8 @@ class Bridge : public std::enable_shared_from_this<Bridge> {
   TransportFactory transport_factory_;
   boost::asio::thread_pool* blocking_;
   std::shared_ptr<NodeLink> link_;
+  // The node's transport, owned by link_; used on the strand only.
+  ByteTransport* transport_ = nullptr;
   boost::asio::steady_timer retry_timer_;
   int enroll_attempt_ = 0;
   bool stopping_ = false;

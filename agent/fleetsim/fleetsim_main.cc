@@ -9,8 +9,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <thread>
 
 #include "agent/bridge/bridge.h"
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
   std::string gateway, ca_file, state_dir, tokens_file, target, log_level;
   std::string shard;
   int shard_users = 12;
+  double train_energy_mj = 0;
+  int64_t train_samples = 0;
   bool insecure = false, exit_when_online = false;
   po::options_description desc("tinyfleet-fleetsim options");
   desc.add_options()("help,h", "show this help")(
@@ -86,8 +90,14 @@ int main(int argc, char** argv) {
       "adaptation rounds; node i holds user i mod --users + 1")(
       "users", po::value(&shard_users)->default_value(12),
       "number of users in --shard")(
-      "log-level", po::value(&log_level)->default_value("warning"),
-      "log level");
+      "train-energy-mj", po::value(&train_energy_mj)->default_value(0),
+      "energy budget each node reports for one round's local training, mJ "
+      "(0: none, no limit)")(
+      "train-samples", po::value(&train_samples)->default_value(0),
+      "local training samples each node reports (0: its user's train split "
+      "of --shard)")("log-level",
+                     po::value(&log_level)->default_value("warning"),
+                     "log level");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -104,7 +114,9 @@ int main(int argc, char** argv) {
   if (!ParseLogLevel(log_level, &level) || agents < 1 || agents > 100000 ||
       threads < 1 || threads > 64 || enroll_threads < 1 ||
       enroll_threads > 64 || report_ms < 0 || hold_s < 0 || shard_users < 1 ||
-      shard_users > 65535) {
+      shard_users > 65535 || !std::isfinite(train_energy_mj) ||
+      train_energy_mj < 0 || train_samples < 0 ||
+      train_samples > std::numeric_limits<uint32_t>::max()) {
     std::cerr << "tinyfleet-fleetsim: bad option value (see --help)\n";
     return 2;
   }
@@ -164,12 +176,15 @@ int main(int argc, char** argv) {
     // Spread reconnections of a large fleet.
     bo.initial_backoff = std::chrono::milliseconds(agents > 1000 ? 2000 : 500);
     const uint32_t user = static_cast<uint32_t>(i % shard_users) + 1;
-    Bridge::TransportFactory factory = [dir, tgt, telemetry_ms, shard,
-                                        user](Strand strand) {
+    Bridge::TransportFactory factory = [dir, tgt, telemetry_ms, shard, user,
+                                        train_energy_mj,
+                                        train_samples](Strand strand) {
       VirtualNodeOptions vo;
       vo.state_dir = dir / "node";
       vo.target = tgt;
       vo.telemetry_interval = std::chrono::milliseconds(telemetry_ms);
+      vo.train_energy_budget_mj = train_energy_mj;
+      vo.train_samples = static_cast<uint32_t>(train_samples);
       if (!shard.empty()) {
         vo.shard = shard;
         vo.user = user;

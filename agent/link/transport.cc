@@ -72,6 +72,13 @@ class VirtualNodeTransport final : public ByteTransport {
     poll_timer_.cancel();
   }
   const char* kind() const override { return "virtual"; }
+  NodeResources resources() const override {
+    NodeResources r;
+    r.train_samples = options_.train_samples != 0 ? options_.train_samples
+                                                  : shard_data_.train_count;
+    r.train_energy_budget_mj = options_.train_energy_budget_mj;
+    return r;
+  }
 
  private:
   Status Boot() {

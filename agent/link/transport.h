@@ -23,6 +23,13 @@ namespace tinyfleet::agent {
 
 using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
 
+// What a node has for local training, as its agent reports it in NodeInfo
+// (train_samples, train_energy_budget_mj); 0 means not reported.
+struct NodeResources {
+  uint32_t train_samples = 0;
+  double train_energy_budget_mj = 0;
+};
+
 class ByteTransport {
  public:
   using OnBytes = std::function<void(const uint8_t* data, size_t size)>;
@@ -38,6 +45,11 @@ class ByteTransport {
   virtual void Close() = 0;
   // "virtual", "tcp" or "serial".
   virtual const char* kind() const = 0;
+  // The node's training resources as far as the transport knows them,
+  // valid once Open has succeeded. Default: nothing reported (the link
+  // protocol does not carry them; real nodes' agents report configured
+  // values instead).
+  virtual NodeResources resources() const { return {}; }
 };
 
 struct VirtualNodeOptions {
@@ -60,6 +72,12 @@ struct VirtualNodeOptions {
   // Training needs model updates (slot_size > 0 and a state_dir).
   std::filesystem::path shard;
   uint32_t user = 0;
+  // Local training samples the node reports; 0 (default): the size of the
+  // user's train split of `shard` (0 without a shard).
+  uint32_t train_samples = 0;
+  // Energy the node may spend on one round's local training, mJ; 0
+  // (default): not reported (no limit).
+  double train_energy_budget_mj = 0;
 };
 // The firmware's virtual node (device/sim) running in-process.
 Result<std::unique_ptr<ByteTransport>> MakeVirtualNodeTransport(

@@ -11,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <iostream>
 #include <thread>
 
@@ -86,6 +87,8 @@ int main(int argc, char** argv) {
   std::string gateway, ca_file, state_dir, token, token_file, log_level, target;
   std::vector<std::string> nodes;
   bool insecure = false;
+  int64_t train_samples = 0;
+  double train_energy_mj = 0;
   po::options_description desc("tinyfleet-agent options");
   desc.add_options()("help,h", "show this help")(
       "gateway", po::value(&gateway)->default_value("127.0.0.1:7443"),
@@ -103,6 +106,13 @@ int main(int argc, char** argv) {
       "profile of virtual nodes: host, gap8 or gap9")(
       "insecure", po::bool_switch(&insecure),
       "gateway runs with --insecure-dev")(
+      "train-samples", po::value(&train_samples)->default_value(0),
+      "local training samples each node holds, reported to the gateway for "
+      "round selection (0: not reported; virtual nodes with a shard report "
+      "their own)")(
+      "train-energy-mj", po::value(&train_energy_mj)->default_value(0),
+      "energy each node may spend on one round's local training, mJ (0: no "
+      "limit reported)")(
       "log-level", po::value(&log_level)->default_value("info"), "log level");
   po::variables_map vm;
   try {
@@ -124,6 +134,12 @@ int main(int argc, char** argv) {
   SetMinLogLevel(level);
   if (nodes.empty()) {
     std::cerr << "tinyfleet-agent: give at least one --node\n";
+    return 2;
+  }
+  if (train_samples < 0 || train_samples > 0xffffffffLL ||
+      !(train_energy_mj >= 0) || !std::isfinite(train_energy_mj)) {
+    std::cerr << "tinyfleet-agent: --train-samples must be 0..4294967295 and "
+                 "--train-energy-mj a finite value >= 0\n";
     return 2;
   }
   tn_target tgt = target == "host"   ? TN_TARGET_HOST
@@ -189,6 +205,8 @@ int main(int argc, char** argv) {
     bo.endpoint = ep;
     bo.bootstrap_token = i < tokens.size() ? tokens[i] : token;
     bo.outbox = outbox->get();
+    bo.resources.train_samples = static_cast<uint32_t>(train_samples);
+    bo.resources.train_energy_budget_mj = train_energy_mj;
     NodeSpec s = *spec;
     Bridge::TransportFactory factory =
         [s, dir, tgt](Strand strand) -> std::unique_ptr<ByteTransport> {

@@ -9,11 +9,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "common/encoding.h"
 #include "common/log.h"
 #include "server/adapt/adapt.h"
+#include "server/adapt/cost_model.h"
 #include "server/fleet/labels.h"
 #include "server/fleet/registry.h"
 #include "server/ota/rollout_engine.h"
@@ -73,11 +76,40 @@ Status ValidateDatasetName(const std::string& name) {
   return Status::Ok();
 }
 
+// Largest accepted StartRoundRequest.min_samples.
+constexpr uint32_t kMaxMinSamples = 10'000'000;
+
 // The largest TNUP for a tail: header, sparse worst case per tensor, trailer.
 uint64_t MaxUpdateBytes(const std::vector<uint32_t>& sizes) {
   uint64_t n = 132 + 32;
   for (uint32_t s : sizes) n += 12 + 5ull * s;
   return n;
+}
+
+// Why selection found too few devices: the eligible count and, per rule,
+// how many devices matching the selector it excluded.
+std::string SelectionFailure(const RoundRecord& r) {
+  const auto& spec = r.round.spec();
+  const auto& m = r.round.metrics();
+  std::string s = std::to_string(m.eligible()) +
+                  " eligible device(s) (online, running " + r.round.model_ref();
+  if (!spec.label_selector().empty()) {
+    s += ", matching " + spec.label_selector();
+  }
+  s += "); the round needs at least " + std::to_string(spec.min_clients());
+  std::string why;
+  auto add = [&why](uint32_t n, const std::string& reason) {
+    if (n == 0) return;
+    why += (why.empty() ? "" : ", ") + std::to_string(n) + " " + reason;
+  };
+  add(m.excluded_offline(), "offline");
+  add(m.excluded_model(), "running another model");
+  add(m.excluded_samples(),
+      "with too few samples (< " + std::to_string(spec.min_samples()) + ")");
+  add(m.excluded_energy(), "over their energy budget");
+  add(m.excluded_deadline(), "too slow for the deadline");
+  if (!why.empty()) s += "; excluded: " + why;
+  return s;
 }
 
 }  // namespace
@@ -240,6 +272,10 @@ Result<v1::Round> RoundEngine::Impl::Start(const v1::StartRoundRequest& req) {
     return InvalidArgumentError(
         "local_epochs must be at most 1000 and batch_size at most 65535");
   }
+  if (spec.min_samples() > kMaxMinSamples) {
+    return InvalidArgumentError("min_samples must be at most " +
+                                std::to_string(kMaxMinSamples));
+  }
   if (spec.strategy() == v1::AGGREGATION_STRATEGY_TRIMMED_MEAN &&
       h.trim_ratio() == 0) {
     spec.mutable_hyperparameters()->set_trim_ratio(0.1);
@@ -371,36 +407,86 @@ Result<bool> RoundEngine::Impl::Select(RoundRecord* r) {
                         fleet::ParseSelector(spec.label_selector()));
   }
   q.limit = 1000;
-  std::vector<std::pair<uint64_t, std::string>> eligible;
+  // The cost model's per-sample figures; a model without them is selected
+  // by the other rules only.
+  Result<ModelCost> cost = ModelCostOf(model.model);
+  if (!cost.ok()) {
+    TF_LOG(kWarning, "round") << r->round.round_id() << ": no training "
+                              << "estimates (" << cost.status().message()
+                              << "); energy budgets and the deadline are "
+                              << "not checked";
+  }
+  const double deadline_ms =
+      static_cast<double>(TimeUtil::DurationToMilliseconds(spec.deadline()));
+  struct Candidate {
+    uint64_t rank;
+    std::string device_id;
+    std::optional<TrainingEstimate> estimate;
+  };
+  std::vector<Candidate> eligible;
+  v1::RoundMetrics* m = r->round.mutable_metrics();
+  // Counted afresh: a selection retried after an error starts over.
+  m->clear_eligible();
+  m->clear_excluded_offline();
+  m->clear_excluded_model();
+  m->clear_excluded_samples();
+  m->clear_excluded_energy();
+  m->clear_excluded_deadline();
+  m->clear_estimated_energy_mj();
+  m->clear_estimated_time_ms();
   for (;;) {
     TF_ASSIGN_OR_RETURN(auto page, store->devices().List(q));
     for (const auto& d : page.devices) {
-      if (!online.count(d.device_id)) continue;
+      if (!online.count(d.device_id)) {
+        m->set_excluded_offline(m->excluded_offline() + 1);
+        continue;
+      }
       bool runs = false;
       for (const auto& s : d.node.slots()) {
         runs = runs || (s.state() == v1::SLOT_STATE_ACTIVE &&
                         s.model_id() == model.model.model_id() &&
                         s.model_version() == model.model.blob_version());
       }
-      if (runs)
-        eligible.emplace_back(
-            RoundEngine::Rank(r->round.round_id(), d.device_id), d.device_id);
+      if (!runs) {
+        m->set_excluded_model(m->excluded_model() + 1);
+        continue;
+      }
+      const uint32_t samples = d.node.train_samples();
+      if (samples < spec.min_samples()) {
+        m->set_excluded_samples(m->excluded_samples() + 1);
+        continue;
+      }
+      std::optional<TrainingEstimate> estimate;
+      if (cost.ok() && samples > 0) {
+        auto e = EstimateTraining(*cost, spec.kind(), spec.hyperparameters(),
+                                  samples, d.node.target());
+        if (e.ok()) estimate = *e;
+      }
+      const double budget = d.node.train_energy_budget_mj();
+      if (estimate && budget > 0 && estimate->energy_mj > budget) {
+        m->set_excluded_energy(m->excluded_energy() + 1);
+        continue;
+      }
+      if (estimate && estimate->time_ms > deadline_ms) {
+        m->set_excluded_deadline(m->excluded_deadline() + 1);
+        continue;
+      }
+      eligible.push_back({RoundEngine::Rank(r->round.round_id(), d.device_id),
+                          d.device_id, estimate});
     }
     if (!page.more || page.devices.empty()) break;
     q.after_id = page.devices.back().device_id;
   }
+  m->set_eligible(static_cast<uint32_t>(eligible.size()));
   if (eligible.size() < spec.min_clients()) {
-    TF_RETURN_IF_ERROR(Fail(
-        r, std::to_string(eligible.size()) +
-               " eligible device(s) (online, running " + r->round.model_ref() +
-               (spec.label_selector().empty()
-                    ? ""
-                    : ", matching " + spec.label_selector()) +
-               "); the round needs at least " +
-               std::to_string(spec.min_clients())));
+    TF_RETURN_IF_ERROR(Fail(r, SelectionFailure(*r)));
     return true;
   }
-  std::sort(eligible.begin(), eligible.end());
+  std::sort(eligible.begin(), eligible.end(),
+            [](const Candidate& a, const Candidate& b) {
+              return std::tie(a.rank, a.device_id) <
+                     std::tie(b.rank, b.device_id);
+            });
   size_t want = static_cast<size_t>(
       std::ceil(spec.target_clients() * (1.0 + spec.over_selection()) - 1e-9));
   want = std::min<size_t>({want, eligible.size(), options.max_clients});
@@ -409,15 +495,19 @@ Result<bool> RoundEngine::Impl::Select(RoundRecord* r) {
   for (size_t i = 0; i < want; ++i) {
     RoundClient c;
     c.round_id = r->round.round_id();
-    c.device_id = eligible[i].second;
-    c.rank = eligible[i].first;
+    c.device_id = eligible[i].device_id;
+    c.rank = eligible[i].rank;
     c.updated_at_ms = now;
     clients.push_back(std::move(c));
+    if (const auto& e = eligible[i].estimate) {
+      m->set_estimated_energy_mj(m->estimated_energy_mj() + e->energy_mj);
+      m->set_estimated_time_ms(std::max(m->estimated_time_ms(), e->time_ms));
+    }
   }
   r->deadline_ms = now + TimeUtil::DurationToMilliseconds(spec.deadline());
   *r->round.mutable_deadline() =
       TimeUtil::MillisecondsToTimestamp(r->deadline_ms);
-  r->round.mutable_metrics()->set_selected(static_cast<uint32_t>(want));
+  m->set_selected(static_cast<uint32_t>(want));
   r->round.set_state(v1::ROUND_STATE_TRAINING);
   TF_RETURN_IF_ERROR(Save(r, clients));
   return true;

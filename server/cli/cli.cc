@@ -53,7 +53,7 @@ Commands:
   rounds start --model NAME:VERSION --clients N [--kind federated|latent_replay|
               few_shot|self_learning] [--strategy fedavg|fedprox|fedadam|median|
               trimmed_mean|none] [--min-clients N] [--over-select R]
-              [--deadline 10m] [--selector k=v,...] [--epochs N] [--batch N]
+              [--min-samples N] [--deadline 10m] [--selector k=v,...] [--epochs N] [--batch N]
               [--lr X] [--prox-mu X] [--server-lr X] [--trim R] [--clip X]
               [--top-k R] [--replay N] [--replay-bits 7|8] [--shots N]
               [--far X] [--dataset NAME] [--promote MIN_POINTS]
@@ -757,6 +757,26 @@ class Cli {
                   static_cast<unsigned long long>(m.bytes_down()),
                   static_cast<unsigned long long>(m.bytes_up()));
     out_ << line;
+    const uint32_t excluded = m.excluded_offline() + m.excluded_model() +
+                              m.excluded_samples() + m.excluded_energy() +
+                              m.excluded_deadline();
+    if (r.state() != v1::ROUND_STATE_CREATED &&
+        r.state() != v1::ROUND_STATE_SELECTING) {
+      std::snprintf(line, sizeof(line),
+                    "select   %u eligible (min samples %u); excluded %u: %u "
+                    "offline, %u other model, %u too few samples, %u over "
+                    "energy budget, %u too slow\n",
+                    m.eligible(), r.spec().min_samples(), excluded,
+                    m.excluded_offline(), m.excluded_model(),
+                    m.excluded_samples(), m.excluded_energy(),
+                    m.excluded_deadline());
+      out_ << line;
+      std::snprintf(line, sizeof(line),
+                    "estimate local training of the selected clients: "
+                    "%.3f mJ in all, longest %.1f ms\n",
+                    m.estimated_energy_mj(), m.estimated_time_ms());
+      out_ << line;
+    }
     if (!r.result_model_ref().empty())
       out_ << "promoted " << r.result_model_ref() << "\n";
     if (r.clients_size() > 0) {
@@ -806,6 +826,10 @@ class Cli {
             !v1::AggregationStrategy_Parse("AGGREGATION_STRATEGY_" + v, &st))
           throw UsageError("unknown strategy " + v);
         req.set_strategy(st);
+      } else if (f == "--min-samples") {
+        int n = ParseInt(a.Next("min samples"), "min samples");
+        if (n < 0) throw UsageError("--min-samples must be >= 0");
+        req.set_min_samples(static_cast<uint32_t>(n));
       } else if (f == "--over-select") {
         req.set_over_selection(ParseDouble(a.Next("ratio"), "ratio"));
       } else if (f == "--deadline") {

@@ -147,6 +147,9 @@ class FaultyLine final : public agent::ByteTransport {
     if (node_) node_->Close();
   }
   const char* kind() const override { return "virtual"; }
+  agent::NodeResources resources() const override {
+    return node_ ? node_->resources() : agent::NodeResources{};
+  }
 
  private:
   void Drop(const char* why) {

@@ -375,5 +375,64 @@ TEST_F(RoundsTest, NodesWithoutEnoughLabelledExamplesDecline) {
   }
 }
 
+TEST_F(RoundsTest, NodesReportTheirSamplesAndBudgetAndOneOverBudgetIsLeftOut) {
+  // Node 0 may spend 1 J on a round, node 1 a nanojoule.
+  ASSERT_TRUE(fleet_->Start(*gw_, 2, [](int i, agent::VirtualNodeOptions* vo) {
+    vo->target = TN_TARGET_GAP9;
+    vo->shard = FixturePath("kws_users.tnfs");
+    vo->user = static_cast<uint32_t>(i + 1);
+    vo->train_energy_budget_mj = i == 0 ? 1000 : 1e-6;
+  }));
+  v1::Model model = DeployModel();
+  const std::vector<std::string> ids = fleet_->DeviceIds();
+  ASSERT_EQ(ids.size(), 2u);
+  auto stub = gw_->FleetStub();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    v1::GetDeviceRequest g;
+    g.set_device_id(ids[i]);
+    v1::Device d;
+    auto ctx = TestGateway::Ctx(gw_->admin_token());
+    ASSERT_TRUE(stub->GetDevice(ctx.get(), g, &d).ok());
+    // 12 classes × 10 clips, every 4th held out.
+    EXPECT_EQ(d.node().train_samples(), 90u) << ids[i];
+    EXPECT_DOUBLE_EQ(d.node().train_energy_budget_mj(), i == 0 ? 1000 : 1e-6);
+  }
+
+  v1::StartRoundRequest req;
+  req.set_kind(v1::ROUND_KIND_FEDERATED);
+  req.set_model_ref(model.ref());
+  req.set_min_clients(1);
+  req.set_target_clients(2);
+  req.set_min_samples(50);
+  req.mutable_deadline()->set_seconds(600);
+  v1::Round r;
+  auto ctx = TestGateway::Ctx(gw_->admin_token());
+  grpc::Status st = stub->StartRound(ctx.get(), req, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.state(), v1::ROUND_STATE_TRAINING) << r.reason();
+  EXPECT_EQ(r.metrics().eligible(), 1u);
+  EXPECT_EQ(r.metrics().excluded_energy(), 1u);
+  EXPECT_EQ(r.metrics().selected(), 1u);
+  EXPECT_GT(r.metrics().estimated_energy_mj(), 1e-6);
+  EXPECT_LT(r.metrics().estimated_energy_mj(), 1000);
+
+  // With 100 samples required, neither node is eligible.
+  req.set_min_samples(100);
+  v1::Round none;
+  auto ctx2 = TestGateway::Ctx(gw_->admin_token());
+  st = stub->StartRound(ctx2.get(), req, &none);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(none.state(), v1::ROUND_STATE_FAILED);
+  EXPECT_NE(none.reason().find("2 with too few samples (< 100)"),
+            std::string::npos)
+      << none.reason();
+
+  v1::CancelRoundRequest c;
+  c.set_round_id(r.round_id());
+  v1::Round cancelled;
+  auto ctx3 = TestGateway::Ctx(gw_->admin_token());
+  EXPECT_TRUE(stub->CancelRound(ctx3.get(), c, &cancelled).ok());
+}
+
 }  // namespace
 }  // namespace tinyfleet

@@ -320,6 +320,19 @@ TEST_F(RoundApiTest, RoundOverTheApiWithResumableUploadAcrossARestart) {
       << err_.str();
   EXPECT_NE(out_.str().find("failed"), std::string::npos) << out_.str();
   EXPECT_NE(out_.str().find("0 eligible"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("1 offline"), std::string::npos) << out_.str();
+  // --min-samples reaches the spec and the selection summary.
+  ASSERT_EQ(Cli({"rounds", "start", "--model", "kws:1", "--clients", "1",
+                 "--min-samples", "25"},
+                gw_->admin_token()),
+            0)
+      << err_.str();
+  EXPECT_NE(out_.str().find("0 eligible (min samples 25)"), std::string::npos)
+      << out_.str();
+  EXPECT_EQ(Cli({"rounds", "start", "--model", "kws:1", "--clients", "1",
+                 "--min-samples", "-1"},
+                gw_->admin_token()),
+            2);
   EXPECT_EQ(Cli({"rounds", "cancel", round.round_id()}, gw_->admin_token()), 1);
   EXPECT_NE(err_.str().find("FAILED_PRECONDITION"), std::string::npos);
   EXPECT_EQ(Cli({"rounds", "start", "--model", "kws:1"}, gw_->admin_token()),

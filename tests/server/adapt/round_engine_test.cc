@@ -12,6 +12,7 @@
 #include "common/encoding.h"
 #include "dsp/tn_dsp.h"
 #include "server/adapt/adapt.h"
+#include "server/adapt/cost_model.h"
 #include "server/models/models.h"
 #include "server/store/sqlite_store.h"
 #include "tests/support/test_env.h"
@@ -189,6 +190,19 @@ class RoundEngineTest : public ::testing::Test {
     auto r = store_->enrollment_tokens().ConsumeAndEnroll(
         t.secret_hash, clock_.NowUnixMillis(), d);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+
+  // Sets what a device reports about its local training resources.
+  void SetResources(const std::string& id, uint32_t samples, double budget_mj) {
+    auto d = store_->devices().Get(id);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    v1::NodeInfo node = d->node;
+    node.set_target(v1::TARGET_PROFILE_GAP9);
+    node.set_train_samples(samples);
+    node.set_train_energy_budget_mj(budget_mj);
+    ASSERT_TRUE(store_->devices()
+                    .UpdateNode(id, node, "test", clock_.NowUnixMillis())
+                    .ok());
   }
 
   v1::StartRoundRequest Spec(uint32_t target, uint32_t min = 0) {
@@ -799,6 +813,106 @@ TEST_F(RoundEngineTest, AnOrderWithoutProgressIsSentAgainWithTheNextAttempt) {
   auto st = Upload(dev, r->round_id(), UpdateFor(dev), 2);
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(st->accepted) << st->reason;
+}
+
+}  // namespace
+}  // namespace tinyfleet::adapt
+
+namespace tinyfleet::adapt {
+namespace {
+
+TEST_F(RoundEngineTest, SelectionExcludesBySamplesEnergyBudgetAndDeadline) {
+  auto cost = ModelCostOf(model_);
+  ASSERT_TRUE(cost.ok()) << cost.status().ToString();
+  auto spec = Spec(1, 1);
+  spec.set_min_samples(10);
+  auto at100 = EstimateTraining(*cost, spec.kind(), spec.hyperparameters(), 100,
+                                v1::TARGET_PROFILE_GAP9);
+  ASSERT_TRUE(at100.ok()) << at100.status().ToString();
+  ASSERT_GT(at100->energy_mj, 0);
+  ASSERT_LT(at100->time_ms, 60'000);
+  SetResources("dev-0", 100, 1e6);                     // eligible
+  SetResources("dev-1", 0, 0);                         // samples unknown
+  SetResources("dev-2", 100, at100->energy_mj * 0.5);  // over its budget
+  SetResources("dev-3", 1'000'000, 0);  // about 1,000 s of training
+
+  auto r = engine_->StartRound(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state(), v1::ROUND_STATE_TRAINING) << r->reason();
+  const auto& m = r->metrics();
+  EXPECT_EQ(m.eligible(), 1u);
+  EXPECT_EQ(m.excluded_offline(), 0u);
+  EXPECT_EQ(m.excluded_model(), 0u);
+  EXPECT_EQ(m.excluded_samples(), 1u);
+  EXPECT_EQ(m.excluded_energy(), 1u);
+  EXPECT_EQ(m.excluded_deadline(), 1u);
+  EXPECT_EQ(m.selected(), 1u);
+  EXPECT_DOUBLE_EQ(m.estimated_energy_mj(), at100->energy_mj);
+  EXPECT_DOUBLE_EQ(m.estimated_time_ms(), at100->time_ms);
+  EXPECT_TRUE(fake_.LastOrder("dev-0").has_value());
+  for (const char* d : {"dev-1", "dev-2", "dev-3"})
+    EXPECT_FALSE(fake_.LastOrder(d).has_value()) << d;
+
+  // The same nodes without a minimum: dev-1 (unknown samples) is eligible.
+  auto open = Spec(1, 1);
+  auto r2 = engine_->StartRound(open);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->metrics().eligible(), 2u);
+  EXPECT_EQ(r2->metrics().excluded_samples(), 0u);
+
+  // A longer deadline lets dev-3 in; a budget above the estimate, dev-2.
+  SetResources("dev-2", 100, at100->energy_mj * 1.01);
+  auto patient = Spec(1, 1);
+  patient.set_min_samples(10);
+  patient.mutable_deadline()->set_seconds(7 * 86'400);
+  auto r3 = engine_->StartRound(patient);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->metrics().eligible(), 3u) << r3->reason();
+}
+
+TEST_F(RoundEngineTest, TooFewEligibleSaysWhyEachDeviceWasExcluded) {
+  auto cost = ModelCostOf(model_);
+  ASSERT_TRUE(cost.ok());
+  SetResources("dev-0", 100, 0);
+  SetResources("dev-1", 3, 0);
+  SetResources("dev-2", 100, 1e-9);
+  SetResources("dev-3", 1'000'000, 0);
+  fake_.SetOnline("dev-0", false);
+  auto spec = Spec(2, 2);
+  spec.set_min_samples(10);
+  auto r = engine_->StartRound(spec);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->state(), v1::ROUND_STATE_FAILED);
+  for (const char* part :
+       {"0 eligible", "needs at least 2", "1 offline",
+        "1 with too few samples (< 10)", "1 over their energy budget",
+        "1 too slow for the deadline"}) {
+    EXPECT_NE(r->reason().find(part), std::string::npos)
+        << "\"" << part << "\" not in: " << r->reason();
+  }
+  EXPECT_EQ(r->reason().find("another model"), std::string::npos);
+
+  // A node running another model is counted as such.
+  fake_.SetOnline("dev-0", true);
+  auto d = store_->devices().Get("dev-0");
+  ASSERT_TRUE(d.ok());
+  v1::NodeInfo node = d->node;
+  node.mutable_slots(0)->set_model_version(model_.blob_version() + 1);
+  ASSERT_TRUE(store_->devices().UpdateNode("dev-0", node, "test", 0).ok());
+  auto r2 = engine_->StartRound(spec);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->metrics().excluded_model(), 1u);
+  EXPECT_NE(r2->reason().find("1 running another model"), std::string::npos)
+      << r2->reason();
+}
+
+TEST_F(RoundEngineTest, MinSamplesIsValidated) {
+  auto spec = Spec(1);
+  spec.set_min_samples(10'000'001);
+  auto r = engine_->StartRound(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("min_samples"), std::string::npos);
 }
 
 }  // namespace
