@@ -30,6 +30,12 @@
 typedef struct tn_ota_record_kind {
   const char* region[2];
   uint8_t magic[4];
+  /* An earlier body size of the same record format whose fields are a
+   * prefix of the current body (0: none). A copy of that size loads as the
+   * prefix followed by legacy_suffix, the values the added fields take in
+   * such a record (docs/formats/ota.md, section 3). */
+  uint16_t legacy_body_len;
+  const uint8_t* legacy_suffix;
 } tn_ota_record_kind;
 
 extern const tn_ota_record_kind tn_ota_table_kind;
@@ -37,13 +43,13 @@ extern const tn_ota_record_kind tn_ota_transfer_kind;
 extern const tn_ota_record_kind tn_ota_key_kind;
 
 /* Loads the newest valid copy of `kind` whose body is exactly `body_len`
- * bytes (at most TN_OTA_RECORD_MAX - TN_OTA_RECORD_OVERHEAD) into `body`.
- * Sets *found to 0 when there is no record yet -- neither region written,
- * or only the first write, cut short, in one of them -- (body untouched,
- * *copy = 1 so that the next store goes to region A), else to 1 with the
- * generation and the region index. Errors: TN_ERR_STORAGE (both copies
- * damaged, or an intact copy of another format or size), the storage's
- * read errors. */
+ * bytes (or kind->legacy_body_len, completed as described there) (at most
+ * TN_OTA_RECORD_MAX - TN_OTA_RECORD_OVERHEAD) into `body`. Sets *found to 0
+ * when there is no record yet -- neither region written, or only the first
+ * write, cut short, in one of them -- (body untouched, *copy = 1 so that the
+ * next store goes to region A), else to 1 with the generation and the region
+ * index. Errors: TN_ERR_STORAGE (both copies damaged, or an intact copy of
+ * another format or size), the storage's read errors. */
 tn_status tn_ota_record_load(const tn_ota_storage* storage,
                              const tn_ota_record_kind* kind, uint8_t* body,
                              size_t body_len, int* found, uint32_t* generation,

@@ -9,12 +9,26 @@
 
 #include "ota/tn_ota_internal.h"
 
+/* Transfer records written before deltas existed end after `committed`
+ * (58 bytes): such a transfer is a blob transfer (kind 0, no base slot,
+ * no delta progress). */
+#define TN_OTA_TRANSFER_BODY_V0 58u
+static const uint8_t
+    transfer_v0_suffix[TN_OTA_TRANSFER_BODY - TN_OTA_TRANSFER_BODY_V0] = {
+        TN_OTA_KIND_BLOB, TN_OTA_NO_SLOT};
+
 const tn_ota_record_kind tn_ota_table_kind = {
-    {TN_OTA_TABLE_REGION_A, TN_OTA_TABLE_REGION_B}, {'T', 'N', 'O', 'T'}};
+    {TN_OTA_TABLE_REGION_A, TN_OTA_TABLE_REGION_B},
+    {'T', 'N', 'O', 'T'},
+    0,
+    NULL};
 const tn_ota_record_kind tn_ota_transfer_kind = {
-    {TN_OTA_TRANSFER_REGION_A, TN_OTA_TRANSFER_REGION_B}, {'T', 'N', 'O', 'X'}};
+    {TN_OTA_TRANSFER_REGION_A, TN_OTA_TRANSFER_REGION_B},
+    {'T', 'N', 'O', 'X'},
+    TN_OTA_TRANSFER_BODY_V0,
+    transfer_v0_suffix};
 const tn_ota_record_kind tn_ota_key_kind = {
-    {TN_OTA_KEY_REGION_A, TN_OTA_KEY_REGION_B}, {'T', 'N', 'O', 'K'}};
+    {TN_OTA_KEY_REGION_A, TN_OTA_KEY_REGION_B}, {'T', 'N', 'O', 'K'}, 0, NULL};
 
 /* Reads one copy. *state: 0 never written, 1 valid, 2 damaged (a cut or
  * corrupted write), 3 foreign (intact, but of another format or size: a
@@ -22,7 +36,7 @@ const tn_ota_record_kind tn_ota_key_kind = {
 static tn_status read_copy(const tn_ota_storage* storage,
                            const tn_ota_record_kind* kind, int which,
                            uint8_t* rec, size_t body_len, int* state,
-                           uint32_t* generation) {
+                           uint32_t* generation, size_t* read_body_len) {
   size_t len = 0;
   tn_status st = storage->read(storage->ctx, kind->region[which], rec,
                                TN_OTA_RECORD_MAX, &len);
@@ -39,11 +53,14 @@ static tn_status read_copy(const tn_ota_storage* storage,
     *state = 2;
     return TN_OK;
   }
-  if (len != want || rec[4] != TN_OTA_RECORD_FORMAT) {
+  int legacy = kind->legacy_body_len != 0 && kind->legacy_body_len < body_len &&
+               len == kind->legacy_body_len + TN_OTA_RECORD_OVERHEAD;
+  if ((len != want && !legacy) || rec[4] != TN_OTA_RECORD_FORMAT) {
     *state = 3;
     return TN_OK;
   }
   *state = 1;
+  *read_body_len = len - TN_OTA_RECORD_OVERHEAD;
   *generation = tn_load_u32le(rec + 5);
   return TN_OK;
 }
@@ -55,6 +72,7 @@ tn_status tn_ota_record_load(const tn_ota_storage* storage,
   uint8_t rec[2][TN_OTA_RECORD_MAX];
   int state[2];
   uint32_t gen[2] = {0, 0};
+  size_t read_len[2] = {0, 0};
   *found = 0;
   *copy = 1;
   *generation = 0;
@@ -62,8 +80,8 @@ tn_status tn_ota_record_load(const tn_ota_storage* storage,
     return TN_ERR_INTERNAL;
   }
   for (int i = 0; i < 2; ++i) {
-    tn_status st =
-        read_copy(storage, kind, i, rec[i], body_len, &state[i], &gen[i]);
+    tn_status st = read_copy(storage, kind, i, rec[i], body_len, &state[i],
+                             &gen[i], &read_len[i]);
     if (st != TN_OK) return st;
     if (state[i] == 3) return TN_ERR_STORAGE;
   }
@@ -83,7 +101,12 @@ tn_status tn_ota_record_load(const tn_ota_storage* storage,
      * Two damaged copies cannot come from cut writes: refused. */
     return (state[0] == 2 && state[1] == 2) ? TN_ERR_STORAGE : TN_OK;
   }
-  memcpy(body, rec[pick] + TN_OTA_RECORD_HEADER, body_len);
+  memcpy(body, rec[pick] + TN_OTA_RECORD_HEADER, read_len[pick]);
+  if (read_len[pick] < body_len) {
+    /* An earlier body size (read_copy accepts only legacy_body_len). */
+    memcpy(body + read_len[pick], kind->legacy_suffix,
+           body_len - read_len[pick]);
+  }
   *found = 1;
   *generation = gen[pick];
   *copy = (uint8_t)pick;

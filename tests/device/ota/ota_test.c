@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ota/tn_ota.h"
+#include "ota/tn_ota_internal.h"
 #include "ota_fixture.h"
 #include "runtime/tn_runtime.h"
 #include "secure/tn_secure.h"
@@ -721,6 +722,70 @@ TN_TEST(records_survive_a_damaged_copy) {
   TN_CHECK_STATUS(ota_test_node_boot(&g_node), TN_ERR_STORAGE);
 }
 
+/* Firmware from before deltas wrote 58-byte transfer records (the fields
+ * up to `committed`). A node updated mid-transfer reads such a record as
+ * the blob transfer it describes and resumes it. */
+TN_TEST(a_transfer_record_from_before_deltas_resumes) {
+  fresh_node();
+  tn_ota* ota = &g_node.ota;
+  ota_blob_spec spec;
+  ota_blob_spec_init(&spec);
+  spec.ds_cnn = 1;
+  g_size_a = signed_blob(&spec, g_blob_a);
+  TN_REQUIRE(g_size_a > 10 * CHUNK);
+  tn_link_model_begin m;
+  ota_test_begin_msg(g_blob_a, g_size_a, 1, &m);
+  TN_CHECK_STATUS(tn_ota_begin(ota, &m), TN_OK);
+  for (uint32_t off = 0; off < 8 * CHUNK; off += CHUNK) {
+    TN_CHECK_STATUS(tn_ota_chunk(ota, off, g_blob_a + off, CHUNK), TN_OK);
+  }
+  uint32_t committed = ota->transfer.committed;
+  TN_REQUIRE(committed > 0);
+
+  /* Both copies rewritten as the older firmware would have written them:
+   * same header, the first 58 body bytes, a new CRC. */
+  tn_ota_storage io = ota_test_storage_interface(&g_node.storage);
+  const char* regions[2] = {TN_OTA_TRANSFER_REGION_A, TN_OTA_TRANSFER_REGION_B};
+  int rewritten = 0;
+  for (int i = 0; i < 2; ++i) {
+    uint8_t rec[TN_OTA_RECORD_MAX];
+    size_t len = 0;
+    if (io.read(io.ctx, regions[i], rec, sizeof(rec), &len) != TN_OK) continue;
+    TN_REQUIRE(len == TN_OTA_RECORD_HEADER + TN_OTA_TRANSFER_BODY + 4u);
+    size_t old_len = TN_OTA_RECORD_HEADER + 58u + 4u;
+    tn_store_u32le(rec + old_len - 4, tn_link_crc32(0, rec, old_len - 4));
+    TN_CHECK_STATUS(io.write(io.ctx, regions[i], rec, old_len), TN_OK);
+    ++rewritten;
+  }
+  TN_REQUIRE(rewritten >= 1);
+
+  TN_CHECK_STATUS(ota_test_node_boot(&g_node), TN_OK);
+  TN_CHECK_EQ(ota->transfer.state, TN_OTA_TRANSFER_RECEIVING);
+  TN_CHECK_EQ(ota->transfer.kind, TN_OTA_KIND_BLOB);
+  TN_CHECK_EQ(ota->transfer.base_slot, TN_OTA_NO_SLOT);
+  TN_CHECK_EQ(ota->transfer.committed, committed);
+  TN_CHECK_STATUS(tn_ota_begin(ota, &m), TN_OK); /* resumes */
+  ota_send_result r;
+  ota_test_send(ota, g_blob_a, g_size_a, committed, CHUNK, &r);
+  TN_CHECK_STATUS(r.status, TN_OK);
+  TN_CHECK_STATUS(tn_ota_commit(ota, m.artifact_id), TN_OK);
+  TN_CHECK_EQ(slot_of(1)->state, TN_LINK_SLOT_VALID);
+  /* The next record is written in today's size. */
+  TN_CHECK_STATUS(ota_test_node_boot(&g_node), TN_OK);
+  TN_CHECK_EQ(ota->transfer.state, TN_OTA_TRANSFER_COMMITTED);
+
+  /* Any other size is still refused. */
+  uint8_t rec[TN_OTA_RECORD_MAX];
+  size_t len = 0;
+  const char* newest = ota->transfer_copy == 0 ? TN_OTA_TRANSFER_REGION_A
+                                               : TN_OTA_TRANSFER_REGION_B;
+  TN_REQUIRE(io.read(io.ctx, newest, rec, sizeof(rec), &len) == TN_OK);
+  size_t odd_len = TN_OTA_RECORD_HEADER + 60u + 4u;
+  tn_store_u32le(rec + odd_len - 4, tn_link_crc32(0, rec, odd_len - 4));
+  TN_CHECK_STATUS(io.write(io.ctx, newest, rec, odd_len), TN_OK);
+  TN_CHECK_STATUS(ota_test_node_boot(&g_node), TN_ERR_STORAGE);
+}
+
 TN_TEST(a_first_record_cut_short_means_no_record) {
   ota_test_node_init(&g_node);
   TN_REQUIRE(ota_test_node_boot(&g_node) == TN_OK);
@@ -922,6 +987,7 @@ int main(void) {
       TN_CASE(hostile_inputs_are_refused),
       TN_CASE(nor_flash_is_erased_ahead_of_the_writes),
       TN_CASE(records_survive_a_damaged_copy),
+      TN_CASE(a_transfer_record_from_before_deltas_resumes),
       TN_CASE(a_first_record_cut_short_means_no_record),
       TN_CASE(a_failed_record_write_changes_nothing),
       TN_CASE(configuration_is_checked),
