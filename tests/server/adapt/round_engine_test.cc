@@ -367,7 +367,8 @@ TEST_F(RoundEngineTest, SpecValidationNamesTheField) {
   s = Spec(3);
   s.mutable_deadline()->set_seconds(-5);
   expect(s, StatusCode::kInvalidArgument, "deadline");
-  auto list = engine_->List("", 0, new std::string);
+  std::string next;
+  auto list = engine_->List("", 0, &next);
   EXPECT_TRUE(list.ok() && list->empty());
 }
 
