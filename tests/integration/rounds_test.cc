@@ -108,6 +108,17 @@ class RoundsTest : public ::testing::Test {
     return model;
   }
 
+  // StartRound with `req` and a 10-minute deadline, as the admin.
+  v1::Round Start(v1::StartRoundRequest req) {
+    req.mutable_deadline()->set_seconds(600);
+    auto stub = gw_->FleetStub();
+    auto ctx = TestGateway::Ctx(gw_->admin_token());
+    v1::Round r;
+    grpc::Status st = stub->StartRound(ctx.get(), req, &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return r;
+  }
+
   v1::Round StartRound(const v1::Model& model, uint32_t min_clients,
                        uint32_t target_clients, uint32_t epochs) {
     v1::StartRoundRequest req;
@@ -121,13 +132,7 @@ class RoundsTest : public ::testing::Test {
     hp->set_batch_size(8);
     hp->set_learning_rate(0.001);
     hp->set_momentum(0.9);
-    req.mutable_deadline()->set_seconds(600);
-    auto stub = gw_->FleetStub();
-    auto ctx = TestGateway::Ctx(gw_->admin_token());
-    v1::Round r;
-    grpc::Status st = stub->StartRound(ctx.get(), req, &r);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return r;
+    return Start(req);
   }
 
   // Starts a round of `kind` on every node, with `shots` examples per class.
@@ -145,13 +150,7 @@ class RoundsTest : public ::testing::Test {
     hp->set_batch_size(8);
     hp->set_learning_rate(0.001);
     hp->set_momentum(0.9);
-    req.mutable_deadline()->set_seconds(600);
-    auto stub = gw_->FleetStub();
-    auto ctx = TestGateway::Ctx(gw_->admin_token());
-    v1::Round r;
-    grpc::Status st = stub->StartRound(ctx.get(), req, &r);
-    EXPECT_TRUE(st.ok()) << st.error_message();
-    return r;
+    return Start(req);
   }
 
   // Ticks the gateway until round `id` is finished.
@@ -404,12 +403,8 @@ TEST_F(RoundsTest, NodesReportTheirSamplesAndBudgetAndOneOverBudgetIsLeftOut) {
   req.set_min_clients(1);
   req.set_target_clients(2);
   req.set_min_samples(50);
-  req.mutable_deadline()->set_seconds(600);
-  v1::Round r;
-  auto ctx = TestGateway::Ctx(gw_->admin_token());
-  grpc::Status st = stub->StartRound(ctx.get(), req, &r);
-  ASSERT_TRUE(st.ok()) << st.error_message();
-  EXPECT_EQ(r.state(), v1::ROUND_STATE_TRAINING) << r.reason();
+  v1::Round r = Start(req);
+  ASSERT_EQ(r.state(), v1::ROUND_STATE_TRAINING) << r.reason();
   EXPECT_EQ(r.metrics().eligible(), 1u);
   EXPECT_EQ(r.metrics().excluded_energy(), 1u);
   EXPECT_EQ(r.metrics().selected(), 1u);
@@ -418,10 +413,7 @@ TEST_F(RoundsTest, NodesReportTheirSamplesAndBudgetAndOneOverBudgetIsLeftOut) {
 
   // With 100 samples required, neither node is eligible.
   req.set_min_samples(100);
-  v1::Round none;
-  auto ctx2 = TestGateway::Ctx(gw_->admin_token());
-  st = stub->StartRound(ctx2.get(), req, &none);
-  ASSERT_TRUE(st.ok()) << st.error_message();
+  v1::Round none = Start(req);
   EXPECT_EQ(none.state(), v1::ROUND_STATE_FAILED);
   EXPECT_NE(none.reason().find("2 with too few samples (< 100)"),
             std::string::npos)
